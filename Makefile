@@ -1,0 +1,64 @@
+# cinder — the two commands of the quick start, and a few helpers.
+#   make run    bootstrap, optimised build, start `cinder serve` on 127.0.0.1:4000
+#   make test   bootstrap, sanitizer build with -Werror, every test through ctest
+# Build outputs live under build/ (release), build/test (ASan+UBSan) and build/fuzz (libFuzzer).
+
+DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-dev \
+                   libuv1-dev libjansson-dev libssl-dev libcmocka-dev libsqlite3-dev
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 10
+CTEST_ARGS ?=
+
+.PHONY: all build run test bootstrap deps npm test-build fuzz-build unit e2e fuzz clean
+
+all: build
+
+# Install what is missing. As root: apt-get. Otherwise: print the line to run and stop.
+bootstrap: deps npm
+deps:
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done; \
+	  command -v npm >/dev/null || echo nodejs npm); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "bootstrap: installing $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else \
+	    echo "bootstrap: missing Debian packages; run as root:"; \
+	    echo "  apt-get install -y $$missing"; exit 1; \
+	  fi; \
+	fi
+# Test clients (phoenix, yjs, y-phoenix-channel, ws) come from npm, pinned by package-lock.json.
+npm: deps
+	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+	  npm ci --no-audit --no-fund --loglevel=error; fi
+
+build: deps
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build -j$(JOBS)
+
+run: build
+	./build/cinder serve --host 127.0.0.1 --port 4000
+
+test-build: bootstrap
+	cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug -DCINDER_SANITIZE=ON -DCINDER_WERROR=ON >/dev/null
+	cmake --build build/test -j$(JOBS)
+
+fuzz-build: bootstrap
+	cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DCINDER_FUZZ=ON \
+	  -DCINDER_WERROR=ON -DCINDER_FUZZ_SECONDS=$(FUZZ_SECONDS) >/dev/null
+	cmake --build build/fuzz -j$(JOBS)
+
+test: test-build fuzz-build
+	cd build/test && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+	cd build/fuzz && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
+unit: test-build
+	cd build/test && ctest --output-on-failure -L unit $(CTEST_ARGS)
+e2e: test-build
+	cd build/test && ctest --output-on-failure -L e2e $(CTEST_ARGS)
+fuzz: fuzz-build
+	cd build/fuzz && ctest --output-on-failure $(CTEST_ARGS)
+
+clean:
+	rm -rf build
