@@ -15,6 +15,7 @@ frame_t *frame_from_buf(buf_t *b, size_t offset) {
   frame_t *f = xmalloc(sizeof *f);
   atomic_init(&f->refs, 1);
   f->len = b->len - offset;
+  f->payload_off = 0;
   f->mem = buf_release(b);
   f->data = f->mem + offset;
   return f;

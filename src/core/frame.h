@@ -20,7 +20,9 @@
 typedef struct frame {
   atomic_uint refs;
   size_t len;
-  uint8_t *data; /* points into mem */
+  size_t payload_off; /* where the message starts inside data (after the WebSocket header): the
+                         LongPoll transport serves the same frame without the header */
+  uint8_t *data;      /* points into mem */
   uint8_t *mem;  /* the allocation to free */
 } frame_t;
 

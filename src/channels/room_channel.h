@@ -1,0 +1,12 @@
+#ifndef CINDER_CHANNELS_ROOM_CHANNEL_H
+#define CINDER_CHANNELS_ROOM_CHANNEL_H
+/* room:* — the generic channel. Every join succeeds. A client event E with payload P (JSON or
+ * binary) is broadcast as E to the other subscribers of the topic; the event "ping" is answered
+ * with the reply {"status":"ok","response":P} instead. Events reserved by the protocol
+ * (phx_*, chan_reply_*, presence_*) are refused with an error reply, so one client cannot
+ * forge protocol frames for the others. */
+#include "phx/phx_channel.h"
+
+extern const phx_channel_type_t room_channel;
+
+#endif

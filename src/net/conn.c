@@ -1,0 +1,372 @@
+#include "net/conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "net/http_handler.h"
+#include "net/worker.h"
+#include "ws/ws_frame.h"
+
+static void conn_on_close(uv_handle_t *h);
+static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void conn_start_write(conn_t *c);
+
+static uint64_t conn_next_id;
+
+/* --- lifecycle --------------------------------------------------------------------------------- */
+
+void conn_accept(worker_t *w) {
+  conn_t *c = xcalloc(1, sizeof *c);
+  uv_tcp_init(&w->loop, &c->tcp);
+  c->tcp.data = c;
+  c->w = w;
+  if (uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    return;
+  }
+  c->id = ++conn_next_id * 64 + (uint64_t)w->id; /* unique across workers */
+  c->state = CONN_HTTP;
+  c->last_rx_ms = uv_now(&w->loop);
+  uv_tcp_nodelay(&c->tcp, 1);
+
+  struct sockaddr_storage ss;
+  int sslen = sizeof ss;
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+  }
+
+  c->next = w->conns;
+  if (w->conns) w->conns->prev = c;
+  w->conns = c;
+  atomic_fetch_add(&w->connections, 1);
+  uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+  log_debug("conn %s: accepted", c->peer);
+}
+
+/* Ends the Phoenix socket: its channels terminate and leave their topics now, not when the TCP
+ * handle is finally closed, so no broadcast is queued for a socket that is going away. */
+static void conn_release_phx(conn_t *c) {
+  if (!c->phx || c->in_phx) return;
+  phx_socket_t *s = c->phx;
+  c->phx = NULL;
+  phx_socket_free(s);
+}
+
+void conn_close(conn_t *c) {
+  if (c->state == CONN_CLOSED) return;
+  c->state = CONN_CLOSED;
+  conn_release_phx(c);
+  uv_read_stop((uv_stream_t *)&c->tcp);
+  uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+}
+
+static void conn_drop_frames(frame_t **q, size_t *len) {
+  for (size_t i = 0; i < *len; i++) frame_unref(q[i]);
+  *len = 0;
+}
+
+static void conn_on_close(uv_handle_t *h) {
+  conn_t *c = h->data;
+  worker_t *w = c->w;
+  conn_release_phx(c); /* if it was deferred */
+  if (c->prev) c->prev->next = c->next;
+  else w->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  if (c->in_flushq) {
+    conn_t **pp = &w->flushq;
+    while (*pp && *pp != c) pp = &(*pp)->flush_next;
+    if (*pp) *pp = c->flush_next;
+  }
+  conn_drop_frames(c->outq, &c->outq_len);
+  conn_drop_frames(c->inflight, &c->inflight_len);
+  free(c->outq);
+  free(c->inflight);
+  free(c->wbufs);
+  buf_free(&c->rbuf);
+  if (c->ws.max_message_size) ws_parser_free(&c->ws);
+  atomic_fetch_sub(&w->connections, 1);
+  log_debug("conn %s: closed", c->peer);
+  free(c);
+}
+
+/* --- output ------------------------------------------------------------------------------------ */
+
+void conn_send(conn_t *c, frame_t *f) {
+  if (c->state == CONN_CLOSED || (c->state == CONN_CLOSING && c->close_after_write)) return;
+  size_t cap = c->w->server->cfg.max_queue;
+  if (c->queued_bytes + f->len > cap) {
+    log_warn("conn %s: output queue over %zu bytes (client not reading); disconnecting",
+             c->peer, cap);
+    conn_close(c);
+    return;
+  }
+  if (c->outq_len == c->outq_cap) {
+    c->outq_cap = c->outq_cap ? c->outq_cap * 2 : 8;
+    c->outq = xrealloc(c->outq, c->outq_cap * sizeof *c->outq);
+  }
+  c->outq[c->outq_len++] = frame_ref(f);
+  c->queued_bytes += f->len;
+  if (!c->in_flushq) {
+    c->in_flushq = true;
+    c->flush_next = c->w->flushq;
+    c->w->flushq = c;
+  }
+}
+
+static void conn_on_write(uv_write_t *req, int status) {
+  conn_t *c = req->data;
+  for (size_t i = 0; i < c->inflight_len; i++) {
+    c->queued_bytes -= c->inflight[i]->len;
+    frame_unref(c->inflight[i]);
+  }
+  c->inflight_len = 0;
+  c->writing = false;
+  if (c->state == CONN_CLOSED) return;
+  if (status < 0) {
+    log_debug("conn %s: write failed: %s", c->peer, uv_strerror(status));
+    conn_close(c);
+    return;
+  }
+  if (c->outq_len) conn_start_write(c);
+  else if (c->close_after_write) conn_close(c);
+}
+
+/* Hand everything queued to one uv_write (writev). The queues swap roles, so steady state
+ * allocates nothing. */
+static void conn_start_write(conn_t *c) {
+  frame_t **q = c->inflight;
+  size_t qcap = c->inflight_cap;
+  c->inflight = c->outq;
+  c->inflight_cap = c->outq_cap;
+  c->inflight_len = c->outq_len;
+  c->outq = q;
+  c->outq_cap = qcap;
+  c->outq_len = 0;
+  if (c->wbufs_cap < c->inflight_len) {
+    c->wbufs_cap = c->inflight_cap;
+    c->wbufs = xrealloc(c->wbufs, c->wbufs_cap * sizeof *c->wbufs);
+  }
+  for (size_t i = 0; i < c->inflight_len; i++)
+    c->wbufs[i] = uv_buf_init((char *)c->inflight[i]->data, (unsigned)c->inflight[i]->len);
+  c->wreq.data = c;
+  c->writing = true;
+  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs, (unsigned)c->inflight_len,
+                    conn_on_write);
+  if (rc < 0) {
+    c->writing = false;
+    for (size_t i = 0; i < c->inflight_len; i++) {
+      c->queued_bytes -= c->inflight[i]->len;
+      frame_unref(c->inflight[i]);
+    }
+    c->inflight_len = 0;
+    conn_close(c);
+  }
+}
+
+void conn_flush(conn_t *c) {
+  c->in_flushq = false;
+  if (c->state == CONN_CLOSED || c->writing) return;
+  if (c->outq_len) conn_start_write(c);
+  else if (c->close_after_write) conn_close(c);
+}
+
+/* --- WebSocket ---------------------------------------------------------------------------------- */
+
+static void conn_send_control(conn_t *c, uint8_t opcode, const uint8_t *payload, size_t len) {
+  uint8_t frame[WS_FRAME_MAX_HEADER + WS_CONTROL_MAX_PAYLOAD];
+  if (len > WS_CONTROL_MAX_PAYLOAD) len = WS_CONTROL_MAX_PAYLOAD;
+  size_t hl = ws_frame_encode_header(frame, true, opcode, len);
+  memcpy(frame + hl, payload, len);
+  frame_t *f = frame_copy(frame, hl + len);
+  conn_send(c, f);
+  frame_unref(f);
+}
+
+static void conn_send_close_frame(conn_t *c, uint16_t code, const char *reason) {
+  uint8_t payload[WS_CONTROL_MAX_PAYLOAD];
+  size_t len = 0;
+  if (code != WS_CLOSE_NO_STATUS) {
+    payload[0] = (uint8_t)(code >> 8);
+    payload[1] = (uint8_t)code;
+    size_t rl = reason ? strlen(reason) : 0;
+    if (rl > sizeof payload - 2) rl = sizeof payload - 2;
+    memcpy(payload + 2, reason, rl);
+    len = 2 + rl;
+  }
+  conn_send_control(c, WS_OP_CLOSE, payload, len);
+}
+
+void conn_ws_close(conn_t *c, uint16_t code, const char *reason) {
+  if (c->state != CONN_WS) {
+    if (c->state == CONN_HTTP) conn_close(c);
+    return;
+  }
+  log_info("conn %s: closing WebSocket with %u (%s)", c->peer, code, reason ? reason : "");
+  conn_send_close_frame(c, code, reason);
+  c->state = CONN_CLOSING;
+  c->closing_since_ms = uv_now(&c->w->loop);
+  conn_release_phx(c);
+}
+
+static void conn_transport_send(phx_transport_t *t, frame_t *f) {
+  conn_t *c = (conn_t *)((char *)t - offsetof(conn_t, transport));
+  if (c->state == CONN_WS) conn_send(c, f);
+}
+
+static void conn_transport_close(phx_transport_t *t, uint16_t code, const char *reason) {
+  conn_t *c = (conn_t *)((char *)t - offsetof(conn_t, transport));
+  conn_ws_close(c, code, reason);
+}
+
+void conn_ws_start(conn_t *c, phx_socket_t *phx) {
+  c->state = CONN_WS;
+  c->phx = phx;
+  ws_parser_init(&c->ws, c->w->server->cfg.max_message);
+}
+
+phx_transport_t *conn_transport(conn_t *c) {
+  c->transport.send = conn_transport_send;
+  c->transport.close = conn_transport_close;
+  return &c->transport;
+}
+
+static void conn_ws_message(conn_t *c, const ws_message_t *m) {
+  switch (m->opcode) {
+  case WS_OP_TEXT:
+  case WS_OP_BINARY: {
+    if (c->state != CONN_WS || !c->phx) return; /* closing: data is ignored */
+    c->in_phx = true;
+    uint16_t code = m->opcode == WS_OP_TEXT
+                        ? phx_socket_handle_text(c->phx, (const char *)m->data, m->len)
+                        : phx_socket_handle_binary(c->phx, m->data, m->len);
+    c->in_phx = false;
+    if (code) conn_ws_close(c, code, code == WS_CLOSE_INVALID_DATA ? "malformed message"
+                                                                   : "unsupported message");
+    else if (c->state != CONN_WS) conn_release_phx(c);
+    break;
+  }
+  case WS_OP_PING:
+    if (c->state == CONN_WS) conn_send_control(c, WS_OP_PONG, m->data, m->len);
+    break;
+  case WS_OP_PONG:
+    break;
+  case WS_OP_CLOSE:
+    if (c->state == CONN_WS) {
+      /* The client closes: echo its code (RFC 6455 §5.5.1), then close TCP once written. */
+      log_debug("conn %s: client closed with %u", c->peer, m->close_code);
+      conn_send_close_frame(c, m->close_code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NO_STATUS
+                                                                   : m->close_code, NULL);
+      c->state = CONN_CLOSING;
+      c->close_after_write = true;
+      conn_release_phx(c);
+    } else {
+      conn_close(c); /* the answer to our close: the handshake is complete */
+    }
+    break;
+  }
+}
+
+/* Parses as many WebSocket messages as buf holds; returns the bytes consumed. */
+static size_t conn_ws_input(conn_t *c, uint8_t *buf, size_t len) {
+  size_t off = 0;
+  while (off < len && (c->state == CONN_WS || c->state == CONN_CLOSING)) {
+    ws_message_t m;
+    size_t used = 0;
+    int rc = ws_parser_next(&c->ws, buf + off, len - off, &used, &m);
+    off += used;
+    if (rc == WS_PARSE_NEED_MORE) break;
+    if (rc < 0) {
+      log_warn("conn %s: WebSocket protocol error: %s", c->peer, ws_parser_strerror(rc));
+      if (c->state == CONN_WS) conn_ws_close(c, ws_parser_close_code(rc), ws_parser_strerror(rc));
+      else conn_close(c);
+      return len;
+    }
+    conn_ws_message(c, &m);
+  }
+  return off;
+}
+
+/* --- input ------------------------------------------------------------------------------------- */
+
+static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  conn_t *c = h->data;
+  if (c->rbuf.len) {
+    /* An incomplete message is pending: read straight after it. */
+    buf->base = (char *)buf_reserve(&c->rbuf, WORKER_READ_CHUNK);
+    buf->len = WORKER_READ_CHUNK;
+  } else {
+    buf->base = c->w->read_chunk;
+    buf->len = sizeof c->w->read_chunk;
+  }
+}
+
+/* Hands input to the state's parser until it stops making progress; returns bytes consumed. */
+static size_t conn_input(conn_t *c, uint8_t *data, size_t len) {
+  size_t off = 0;
+  while (off < len) {
+    size_t used;
+    if (c->state == CONN_HTTP) used = http_handler_input(c, (char *)data + off, len - off);
+    else if (c->state == CONN_WS || c->state == CONN_CLOSING) used = conn_ws_input(c, data + off, len - off);
+    else return len;
+    if (used == 0) break;
+    off += used;
+  }
+  return off;
+}
+
+static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  conn_t *c = s->data;
+  if (nread < 0) {
+    if (nread != UV_EOF) log_debug("conn %s: read error: %s", c->peer, uv_strerror((int)nread));
+    conn_close(c);
+    return;
+  }
+  if (nread == 0 || c->state == CONN_CLOSED) return;
+  c->last_rx_ms = uv_now(&c->w->loop);
+  if (buf->base == c->w->read_chunk) {
+    size_t used = conn_input(c, (uint8_t *)buf->base, (size_t)nread);
+    if (used < (size_t)nread && c->state != CONN_CLOSED)
+      buf_append(&c->rbuf, buf->base + used, (size_t)nread - used);
+  } else {
+    c->rbuf.len += (size_t)nread;
+    size_t used = conn_input(c, c->rbuf.data, c->rbuf.len);
+    if (c->state != CONN_CLOSED) buf_consume(&c->rbuf, used);
+  }
+  /* A drained buffer that grew for a big message goes back to the allocator. */
+  if (c->rbuf.len == 0 && c->rbuf.cap > 4 * WORKER_READ_CHUNK) buf_free(&c->rbuf);
+}
+
+void conn_sweep(conn_t *c, uint64_t now) {
+  const server_config_t *cfg = &c->w->server->cfg;
+  switch (c->state) {
+  case CONN_HTTP:
+    if (now - c->last_rx_ms > cfg->http_timeout_ms) {
+      log_info("conn %s: HTTP request timed out", c->peer);
+      http_handler_timeout(c);
+    }
+    break;
+  case CONN_WS:
+    if (now - c->last_rx_ms > cfg->idle_timeout_ms) {
+      log_info("conn %s: idle for %u ms", c->peer, cfg->idle_timeout_ms);
+      conn_ws_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
+    }
+    break;
+  case CONN_CLOSING:
+    if (now - c->closing_since_ms > 2000) conn_close(c); /* the peer never answered our close */
+    break;
+  case CONN_CLOSED:
+    break;
+  }
+}

@@ -1,0 +1,253 @@
+#include "net/http_handler.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/http_query.h"
+#include "net/conn.h"
+#include "net/worker.h"
+#include "phx/phx_serializer.h"
+#include "phx/phx_socket.h"
+#include "ws/ws_handshake.h"
+
+typedef struct http_route {
+  char *path;
+  http_route_fn fn;
+} http_route_t;
+
+static http_route_t *http_routes;
+static size_t http_nroutes;
+
+void http_route_add(const char *path, http_route_fn fn) {
+  http_routes = xrealloc(http_routes, (http_nroutes + 1) * sizeof *http_routes);
+  http_routes[http_nroutes].path = xstrdup(path);
+  http_routes[http_nroutes].fn = fn;
+  http_nroutes++;
+}
+
+void http_routes_clear(void) {
+  for (size_t i = 0; i < http_nroutes; i++) free(http_routes[i].path);
+  free(http_routes);
+  http_routes = NULL;
+  http_nroutes = 0;
+}
+
+static const char *http_status_text(int status) {
+  switch (status) {
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 204: return "No Content";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 411: return "Length Required";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 426: return "Upgrade Required";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 503: return "Service Unavailable";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Unknown";
+  }
+}
+
+void http_respond(conn_t *c, int status, const char *content_type, const char *body,
+                  size_t body_len, const char *extra_headers, bool keep_alive) {
+  buf_t b = BUF_INIT;
+  buf_printf(&b, "HTTP/1.1 %d %s\r\nServer: cinder/%s\r\nContent-Length: %zu\r\n", status,
+             http_status_text(status), CINDER_VERSION, body_len);
+  if (content_type) buf_printf(&b, "Content-Type: %s\r\n", content_type);
+  if (!keep_alive) buf_append_str(&b, "Connection: close\r\n");
+  if (extra_headers) buf_append_str(&b, extra_headers);
+  buf_append_str(&b, "\r\n");
+  buf_append(&b, body, body_len);
+  frame_t *f = frame_from_buf(&b, 0);
+  conn_send(c, f);
+  frame_unref(f);
+  if (!keep_alive) c->close_after_write = true;
+}
+
+void http_respond_error(conn_t *c, int status, const char *reason) {
+  json_t *o = json_pack("{ss}", "error", reason);
+  char *body = json_dumps(o, JSON_COMPACT);
+  http_respond(c, status, "application/json", body, strlen(body), NULL, false);
+  free(body);
+  json_decref(o);
+}
+
+void http_handler_timeout(conn_t *c) {
+  if (c->close_after_write) {
+    conn_close(c);
+    return;
+  }
+  http_respond_error(c, 408, "request timeout");
+}
+
+/* --- built-in routes ----------------------------------------------------------------------------- */
+
+static void http_healthz(conn_t *c, const http_request_t *req, bool keep_alive) {
+  server_t *srv = c->w->server;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  json_t *workers = json_array();
+  long total = 0;
+  for (int i = 0; i < srv->nworkers; i++) {
+    long n = atomic_load(&srv->workers[i].connections);
+    total += n;
+    json_array_append_new(workers, json_pack("{sisI}", "id", i, "connections", (json_int_t)n));
+  }
+  json_t *o = json_pack("{sssssIsIso}", "status", "ok", "version", CINDER_VERSION, "uptime_s",
+                        (json_int_t)((now_ms - srv->started_ms) / 1000), "connections",
+                        (json_int_t)total, "workers", workers);
+  char *body = json_dumps(o, JSON_COMPACT);
+  http_respond(c, 200, "application/json", body, strlen(body), "Cache-Control: no-store\r\n",
+               keep_alive);
+  free(body);
+  json_decref(o);
+}
+
+/* The Phoenix WebSocket endpoint (spec §1.3): validate the upgrade, negotiate vsn and the
+ * sub-protocol, answer 101 and hand the connection to a Phoenix socket. */
+static void http_upgrade(conn_t *c, const http_request_t *req) {
+  worker_t *w = c->w;
+  ws_handshake_t hs;
+  const char *reason = NULL;
+  int status = ws_handshake_check(req, &hs, &reason);
+  if (status) {
+    log_info("conn %s: upgrade refused with %d: %s", c->peer, status, reason);
+    json_t *o = json_pack("{ss}", "error", reason);
+    char *body = json_dumps(o, JSON_COMPACT);
+    http_respond(c, status, "application/json", body, strlen(body),
+                 status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL, false);
+    free(body);
+    json_decref(o);
+    return;
+  }
+  /* A client that offered sub-protocols accepts the upgrade only if we select one of them;
+   * "phoenix" is the only one we speak. */
+  const http_header_t *proto = http_header_find(req, "sec-websocket-protocol");
+  if (proto && !hs.offers_phoenix && (!hs.auth_token || memchr(proto->value, ',', proto->value_len))) {
+    log_info("conn %s: upgrade refused: no supported sub-protocol offered", c->peer);
+    ws_handshake_free(&hs);
+    http_respond_error(c, 403, "unsupported sub-protocol");
+    return;
+  }
+  json_t *params = req->query ? http_query_parse(req->query, req->query_len) : json_object();
+  if (!params) {
+    ws_handshake_free(&hs);
+    log_info("conn %s: upgrade refused: malformed query string", c->peer);
+    http_respond_error(c, 400, "malformed query string");
+    return;
+  }
+  json_t *vsn_param = json_object_get(params, "vsn");
+  int vsn = !vsn_param ? PHX_V1
+                       : json_is_string(vsn_param) ? phx_vsn_parse(json_string_value(vsn_param))
+                                                   : -1;
+  if (vsn < 0) {
+    ws_handshake_free(&hs);
+    json_decref(params);
+    log_info("conn %s: upgrade refused: unsupported vsn", c->peer);
+    http_respond_error(c, 403, "unsupported vsn");
+    return;
+  }
+
+  char accept[29];
+  ws_handshake_accept_key(hs.key, hs.key_len, accept);
+  buf_t b = BUF_INIT;
+  buf_printf(&b,
+             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Accept: %s\r\n%sX-Cinder-Worker: %d\r\n\r\n",
+             accept, hs.offers_phoenix ? "Sec-WebSocket-Protocol: phoenix\r\n" : "", w->id);
+  frame_t *f = frame_from_buf(&b, 0);
+  conn_send(c, f);
+  frame_unref(f);
+
+  phx_socket_limits_t limits = {.max_channels = w->server->cfg.max_channels};
+  phx_socket_t *s = phx_socket_new(&w->pubsub, conn_transport(c), (phx_vsn_t)vsn, params,
+                                   hs.auth_token, hs.auth_token_len, &limits);
+  hs.auth_token = NULL; /* the socket owns it now */
+  ws_handshake_free(&hs);
+  conn_ws_start(c, s);
+  log_debug("conn %s: WebSocket open (vsn %d)", c->peer, vsn);
+}
+
+/* Matches "<base>/<suffix>" with an optional trailing slash. */
+static bool http_path_is(const http_request_t *req, const char *base, const char *suffix) {
+  size_t bl = strlen(base), sl = strlen(suffix), n = req->path_len;
+  if (n && req->path[n - 1] == '/' && n > 1) n--;
+  return n == bl + sl && !memcmp(req->path, base, bl) && !memcmp(req->path + bl, suffix, sl);
+}
+
+static bool http_method_is(const http_request_t *req, const char *m) {
+  return req->method_len == strlen(m) && !memcmp(req->method, m, req->method_len);
+}
+
+static void http_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  const server_config_t *cfg = &c->w->server->cfg;
+  if (http_path_is(req, cfg->socket_path, "/websocket")) {
+    if (!http_method_is(req, "GET")) {
+      log_info("conn %s: %.*s on the WebSocket endpoint", c->peer, (int)req->method_len,
+               req->method);
+      http_respond(c, 400, NULL, "", 0, NULL, false); /* as Phoenix: 400, empty body */
+      return;
+    }
+    http_upgrade(c, req);
+    return;
+  }
+  if (http_path_is(req, "/healthz", "")) {
+    if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD")) {
+      http_respond_error(c, 405, "method not allowed");
+      return;
+    }
+    http_healthz(c, req, req->keep_alive);
+    return;
+  }
+  for (size_t i = 0; i < http_nroutes; i++)
+    if (http_path_is(req, http_routes[i].path, "")) {
+      http_routes[i].fn(c, req, body, len);
+      return;
+    }
+  log_info("conn %s: %.*s %.*s: not found", c->peer, (int)req->method_len, req->method,
+           (int)req->path_len, req->path);
+  http_respond_error(c, 404, "not found");
+}
+
+size_t http_handler_input(conn_t *c, char *data, size_t len) {
+  if (c->close_after_write) return len; /* answered and closing: ignore the rest */
+  http_request_t req;
+  int rc = http_parse_request(data, len, &req);
+  if (rc == HTTP_INCOMPLETE) {
+    if (len >= HTTP_MAX_HEAD) {
+      log_info("conn %s: request head too large", c->peer);
+      http_respond_error(c, 431, "request head too large");
+      return len;
+    }
+    return 0;
+  }
+  if (rc < 0) {
+    log_info("conn %s: bad request: %s", c->peer, http_strerror(rc));
+    http_respond_error(c, http_error_status(rc), http_strerror(rc));
+    return len;
+  }
+  size_t body_len = req.content_length > 0 ? (size_t)req.content_length : 0;
+  if (body_len > c->w->server->cfg.max_body) {
+    log_info("conn %s: request body of %zu bytes refused", c->peer, body_len);
+    http_respond_error(c, 413, "request body too large");
+    return len;
+  }
+  if (len - req.head_len < body_len) return 0; /* wait for the whole body */
+  http_dispatch(c, &req, data + req.head_len, body_len);
+  return req.head_len + body_len;
+}

@@ -1,0 +1,30 @@
+#ifndef CINDER_NET_SERVER_H
+#define CINDER_NET_SERVER_H
+/* The server process: W workers, each a thread with its own uv loop and its own SO_REUSEPORT
+ * listener (the kernel spreads new connections over them); a connection stays on its worker for
+ * life. The main thread only waits for signals and then drains the workers. */
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct server_config {
+  const char *host;
+  int port;                   /* 0: pick a free port (logged at start) */
+  int workers;                /* 0: one per CPU */
+  const char *data_dir;
+  const char *socket_path;    /* Phoenix socket mount, default "/socket" */
+  size_t max_message;         /* WebSocket frame/message cap (1009 above it) */
+  size_t max_queue;           /* per-socket output cap; a client that does not read is dropped */
+  size_t max_body;            /* HTTP request body cap (413 above it) */
+  unsigned idle_timeout_ms;   /* WebSocket: no frame for this long closes it */
+  unsigned http_timeout_ms;   /* a request head or body must arrive within this */
+  unsigned shutdown_timeout_ms;
+  size_t max_channels;        /* per socket */
+} server_config_t;
+
+void server_config_defaults(server_config_t *cfg);
+/* Runs until SIGINT/SIGTERM, then drains every socket with close code 1012 and returns 0;
+ * returns 1 if the server could not start. */
+int server_run(const server_config_t *cfg);
+
+#endif

@@ -1,0 +1,162 @@
+#include "net/worker.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "net/conn.h"
+#include "ws/ws_frame.h"
+
+void worker_post(worker_t *w, worker_msg_t *msg) {
+  if (inbox_push(&w->inbox, &msg->node)) uv_async_send(&w->wakeup);
+}
+
+/* The pubsub's hook for reaching another worker. */
+void worker_post_broadcast(void *ctx, int target, phx_broadcast_t *bc) {
+  server_t *srv = ctx;
+  worker_msg_t *msg = xmalloc(sizeof *msg);
+  msg->type = WORKER_MSG_BROADCAST;
+  msg->bc = bc;
+  worker_post(&srv->workers[target], msg);
+}
+
+static void worker_stop_handles(worker_t *w) {
+  if (!uv_is_closing((uv_handle_t *)&w->sweep)) {
+    uv_close((uv_handle_t *)&w->sweep, NULL);
+    uv_close((uv_handle_t *)&w->flush, NULL);
+    uv_close((uv_handle_t *)&w->wakeup, NULL);
+  }
+}
+
+/* Once a draining worker has no connection left it tells the main thread; the main thread stops
+ * the workers only when all of them are drained, because until then any of them may still
+ * publish to the others (and a closed uv_async must never be signalled). */
+static void worker_check_drained(worker_t *w) {
+  if (!w->draining || w->conns || w->drain_reported) return;
+  w->drain_reported = true;
+  server_t *srv = w->server;
+  if (atomic_fetch_sub(&srv->workers_draining, 1) == 1) uv_async_send(&srv->all_drained);
+}
+
+static void worker_drain(worker_t *w) {
+  if (w->draining) return;
+  w->draining = true;
+  w->drain_deadline = uv_now(&w->loop) + w->server->cfg.shutdown_timeout_ms;
+  if (!uv_is_closing((uv_handle_t *)&w->listener)) uv_close((uv_handle_t *)&w->listener, NULL);
+  long n = 0;
+  for (conn_t *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    /* 1012 "service restart", as Phoenix's drainer: clients reconnect (never 1000: phoenix.js
+     * before 1.8.16 would stay disconnected). */
+    if (c->state == CONN_WS) conn_ws_close(c, WS_CLOSE_RESTART, "server restart");
+    else if (c->state == CONN_HTTP) conn_close(c);
+    n++;
+  }
+  log_info("draining %ld connections", n);
+  worker_check_drained(w);
+}
+
+static void worker_on_wakeup(uv_async_t *h) {
+  worker_t *w = h->data;
+  inbox_node_t *node = inbox_take_all(&w->inbox);
+  while (node) {
+    worker_msg_t *msg = (worker_msg_t *)node;
+    node = node->next;
+    switch (msg->type) {
+    case WORKER_MSG_BROADCAST:
+      if (!w->draining) phx_pubsub_deliver_local(&w->pubsub, msg->bc);
+      phx_broadcast_unref(msg->bc);
+      break;
+    case WORKER_MSG_DRAIN:
+      worker_drain(w);
+      break;
+    case WORKER_MSG_STOP:
+      worker_stop_handles(w);
+      break;
+    }
+    free(msg);
+  }
+}
+
+static void worker_on_flush(uv_check_t *h) {
+  worker_t *w = h->data;
+  while (w->flushq) {
+    conn_t *c = w->flushq;
+    w->flushq = c->flush_next;
+    conn_flush(c);
+  }
+  worker_check_drained(w);
+}
+
+static void worker_on_sweep(uv_timer_t *h) {
+  worker_t *w = h->data;
+  uint64_t now = uv_now(&w->loop);
+  for (conn_t *c = w->conns, *next; c; c = next) {
+    next = c->next;
+    if (w->draining && now >= w->drain_deadline) conn_close(c);
+    else conn_sweep(c, now);
+  }
+}
+
+static void worker_on_connection(uv_stream_t *server, int status) {
+  worker_t *w = server->data;
+  if (status < 0) {
+    log_warn("accept failed: %s", uv_strerror(status));
+    return;
+  }
+  conn_accept(w);
+}
+
+static void worker_main(void *arg) {
+  worker_t *w = arg;
+  char name[16];
+  snprintf(name, sizeof name, "w%d", w->id);
+  log_set_thread_name(name);
+  int rc = uv_listen((uv_stream_t *)&w->listener, 1024, worker_on_connection);
+  if (rc < 0) log_error("listen failed: %s", uv_strerror(rc));
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  /* Broadcasts posted after we stopped still hold references. */
+  for (inbox_node_t *n = inbox_take_all(&w->inbox); n;) {
+    worker_msg_t *msg = (worker_msg_t *)n;
+    n = n->next;
+    if (msg->type == WORKER_MSG_BROADCAST) phx_broadcast_unref(msg->bc);
+    free(msg);
+  }
+  log_debug("stopped");
+}
+
+int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
+  w->id = id;
+  w->server = srv;
+  w->listen_fd = listen_fd;
+  atomic_init(&w->connections, 0);
+  inbox_init(&w->inbox);
+  uv_loop_init(&w->loop);
+  w->loop.data = w;
+  uv_async_init(&w->loop, &w->wakeup, worker_on_wakeup);
+  w->wakeup.data = w;
+  uv_timer_init(&w->loop, &w->sweep);
+  w->sweep.data = w;
+  uv_timer_start(&w->sweep, worker_on_sweep, 250, 250);
+  uv_check_init(&w->loop, &w->flush);
+  w->flush.data = w;
+  uv_check_start(&w->flush, worker_on_flush);
+  uv_tcp_init(&w->loop, &w->listener);
+  w->listener.data = w;
+  int rc = uv_tcp_open(&w->listener, listen_fd);
+  if (rc < 0) {
+    log_error("worker %d: cannot use listening socket: %s", id, uv_strerror(rc));
+    return rc;
+  }
+  phx_pubsub_init(&w->pubsub, id, srv->nworkers, worker_post_broadcast, srv);
+  return 0;
+}
+
+int worker_start(worker_t *w) { return uv_thread_create(&w->thread, worker_main, w); }
+
+void worker_join(worker_t *w) {
+  uv_thread_join(&w->thread);
+  phx_pubsub_free(&w->pubsub);
+  uv_loop_close(&w->loop);
+}

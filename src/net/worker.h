@@ -1,0 +1,75 @@
+#ifndef CINDER_NET_WORKER_H
+#define CINDER_NET_WORKER_H
+/* A worker: one thread, one uv loop, one listener, the connections it accepted, and its share of
+ * the pubsub. Other threads reach it only through its inbox (worker_post), which it drains on
+ * a uv_async wake-up, so nothing on the per-message path takes a lock. */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <uv.h>
+
+#include "core/inbox.h"
+#include "net/server.h"
+#include "phx/phx_pubsub.h"
+
+typedef struct conn conn_t;
+typedef struct server server_t;
+
+typedef enum {
+  WORKER_MSG_BROADCAST, /* deliver a broadcast published on another worker */
+  WORKER_MSG_DRAIN,     /* stop accepting, close every socket with 1012 */
+  WORKER_MSG_STOP,      /* every worker is drained: close the loop's handles and end */
+} worker_msg_type_t;
+
+typedef struct worker_msg {
+  inbox_node_t node;
+  worker_msg_type_t type;
+  phx_broadcast_t *bc;
+} worker_msg_t;
+
+#define WORKER_READ_CHUNK 65536
+
+typedef struct worker {
+  int id;
+  server_t *server;
+  uv_thread_t thread;
+  uv_loop_t loop;
+  uv_async_t wakeup;
+  inbox_t inbox;
+  uv_tcp_t listener;
+  int listen_fd;
+  uv_timer_t sweep;  /* idle timeouts, close handshakes, drain deadline */
+  uv_check_t flush;  /* after each loop iteration: write what sockets have queued */
+  phx_pubsub_t pubsub;
+  conn_t *conns;     /* every open connection (doubly linked) */
+  conn_t *flushq;    /* connections with output queued since the last flush */
+  bool draining;
+  bool drain_reported;
+  uint64_t drain_deadline;
+  /* One read buffer for all connections: a read is handled at once, and only an incomplete
+   * tail is copied into the connection's own buffer, so idle sockets hold no read memory. */
+  char read_chunk[WORKER_READ_CHUNK];
+  /* Read by other threads (healthz, metrics). */
+  atomic_long connections;
+} worker_t;
+
+struct server {
+  server_config_t cfg;
+  int nworkers;
+  worker_t *workers;
+  uint64_t started_ms; /* wall clock, for uptime */
+  uv_loop_t main_loop;
+  uv_signal_t sigint, sigterm;
+  uv_async_t all_drained;
+  atomic_int workers_draining;
+};
+
+/* Set up a worker on the main thread, around an already bound listening socket. */
+int worker_init(worker_t *w, server_t *srv, int id, int listen_fd);
+int worker_start(worker_t *w);
+/* Wait for the thread to end (after a drain), then release the loop. */
+void worker_join(worker_t *w);
+/* Any thread: queue a message (ownership passes) and wake the worker. */
+void worker_post(worker_t *w, worker_msg_t *msg);
+void worker_post_broadcast(void *server, int worker, phx_broadcast_t *bc);
+
+#endif

@@ -1,0 +1,86 @@
+#ifndef CINDER_PHX_CHANNEL_H
+#define CINDER_PHX_CHANNEL_H
+/* Channels: the server side of one topic on one socket, as in Phoenix.
+ *
+ * An application channel is a small vtable (phx_channel_type_t) registered for a topic pattern
+ * with phx_router_add("room:*", &room_channel), like Phoenix's `channel "room:*", RoomChannel`.
+ * The socket protocol (phx_socket.c) creates a phx_channel_t per successful join and calls the
+ * vtable; the channel answers through the functions below, which encode Phoenix frames for the
+ * socket's serializer. Everything here runs on the worker thread that owns the socket. */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "phx/phx_pubsub.h"
+#include "phx/phx_serializer.h"
+
+typedef struct phx_socket phx_socket_t;
+typedef struct phx_channel phx_channel_t;
+
+/* Why a channel ends; decides the frame the client sees (see phx_socket.c). */
+typedef enum {
+  PHX_EXIT_LEFT,           /* client sent phx_leave: reply ok, then phx_close */
+  PHX_EXIT_CLOSED,         /* the connection went away: nothing can be sent */
+  PHX_EXIT_DUPLICATE_JOIN, /* a new join replaced it: phx_close after the new join's reply */
+  PHX_EXIT_STOPPED,        /* the server stopped it gracefully: phx_close, client does not rejoin */
+  PHX_EXIT_CRASHED,        /* the server gave up on it: phx_error, client rejoins */
+} phx_exit_t;
+
+enum { PHX_JOIN_OK = 0, PHX_JOIN_ERROR = -1 };
+
+typedef struct phx_channel_type {
+  const char *name;
+  size_t state_size; /* zeroed private state at phx_channel_state() */
+  /* Accept (PHX_JOIN_OK) or refuse (PHX_JOIN_ERROR) a join. *reply may be set to a JSON
+   * object (ownership passes to the caller) for the ok or error reply; NULL means {}. */
+  int (*join)(phx_channel_t *ch, json_t *payload, json_t **reply);
+  /* Called after the join reply was queued, so pushes made here follow it on the wire. */
+  void (*after_join)(phx_channel_t *ch);
+  /* A client message for this channel (never phx_join / phx_leave / heartbeat). */
+  void (*handle_in)(phx_channel_t *ch, const phx_msg_t *msg);
+  /* Last call; the channel is already unsubscribed. May not push when reason is CLOSED. */
+  void (*terminate)(phx_channel_t *ch, phx_exit_t reason);
+} phx_channel_type_t;
+
+struct phx_channel {
+  phx_subscriber_t sub; /* first: the pubsub delivers to channels through it */
+  const phx_channel_type_t *type;
+  phx_socket_t *socket;
+  char *topic;
+  json_t *join_ref;       /* CJ0: join_ref as sent with the join (NULL for null) */
+  json_t *reply_join_ref; /* CJ: join_ref, or the join's ref when join_ref was null */
+  bool stopping;
+  bool stopped_crashed;
+  void *state;
+};
+
+/* --- routing (configure before the workers start; read-only afterwards) --------------------- */
+/* pattern: an exact topic, or a prefix ending in '*' ("room:*"). First match wins. */
+void phx_router_add(const char *pattern, const phx_channel_type_t *type);
+const phx_channel_type_t *phx_router_match(const char *topic);
+void phx_router_clear(void);
+
+/* --- what a channel can do --------------------------------------------------------------------- */
+void *phx_channel_state(phx_channel_t *ch);
+const char *phx_channel_topic(const phx_channel_t *ch);
+/* Connect params of the socket (the query string, parsed Plug-style). Borrowed. */
+json_t *phx_channel_params(const phx_channel_t *ch);
+
+/* Reply to msg (echoing its ref) with a JSON response (borrowed; NULL = {}) or binary bytes. */
+void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
+                       const json_t *response);
+void phx_channel_reply_binary(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
+                              const uint8_t *data, size_t len);
+/* Push an event to this channel's own client. */
+void phx_channel_push(phx_channel_t *ch, const char *event, const json_t *payload);
+void phx_channel_push_binary(phx_channel_t *ch, const char *event, const uint8_t *data,
+                             size_t len);
+/* Broadcast on the channel's topic to every subscriber on every worker but this channel. */
+void phx_channel_broadcast_from(phx_channel_t *ch, const char *event, const json_t *payload);
+void phx_channel_broadcast_from_binary(phx_channel_t *ch, const char *event, const uint8_t *data,
+                                       size_t len);
+/* End the channel from the server side: gracefully (phx_close) or as a crash (phx_error). */
+void phx_channel_stop(phx_channel_t *ch, bool crashed);
+
+#endif

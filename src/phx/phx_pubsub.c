@@ -1,0 +1,152 @@
+#include "phx/phx_pubsub.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "phx/phx_frame.h"
+#include "phx/phx_serializer.h"
+#include "ws/ws_frame.h"
+
+/* The local subscribers of one topic. An array, because broadcasting walks it far more often
+ * than anyone joins or leaves; removal is O(1) by swapping the last element in. */
+typedef struct phx_topic {
+  phx_subscriber_t **subs;
+  size_t n, cap;
+  dict_entry_t *entry; /* its key is the topic name */
+} phx_topic_t;
+
+void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
+                     void (*post)(void *, int, phx_broadcast_t *), void *post_ctx) {
+  memset(ps, 0, sizeof *ps);
+  ps->worker_id = worker_id;
+  ps->nworkers = nworkers;
+  ps->post = post;
+  ps->post_ctx = post_ctx;
+  dict_init(&ps->topics);
+}
+
+void phx_pubsub_free(phx_pubsub_t *ps) {
+  for (dict_iter_t it = dict_iter(&ps->topics); dict_next(&it);) {
+    phx_topic_t *t = it.entry->value;
+    for (size_t i = 0; i < t->n; i++) t->subs[i]->topic = NULL;
+    free(t->subs);
+    free(t);
+  }
+  dict_free(&ps->topics);
+}
+
+void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub) {
+  size_t len = strlen(topic);
+  phx_topic_t *t = dict_get(&ps->topics, topic, len);
+  if (!t) {
+    t = xcalloc(1, sizeof *t);
+    t->entry = dict_set(&ps->topics, topic, len, t);
+  }
+  if (t->n == t->cap) {
+    t->cap = t->cap ? t->cap * 2 : 4;
+    t->subs = xrealloc(t->subs, t->cap * sizeof *t->subs);
+  }
+  sub->index = t->n;
+  sub->topic = t;
+  t->subs[t->n++] = sub;
+}
+
+void phx_pubsub_unsubscribe(phx_pubsub_t *ps, phx_subscriber_t *sub) {
+  phx_topic_t *t = sub->topic;
+  if (!t) return;
+  phx_subscriber_t *last = t->subs[--t->n];
+  t->subs[sub->index] = last;
+  last->index = sub->index;
+  sub->topic = NULL;
+  if (t->n == 0) {
+    dict_delete(&ps->topics, t->entry->key, t->entry->key_len);
+    free(t->subs);
+    free(t);
+  }
+}
+
+size_t phx_pubsub_local_count(const phx_pubsub_t *ps, const char *topic) {
+  phx_topic_t *t = dict_get(&ps->topics, topic, strlen(topic));
+  return t ? t->n : 0;
+}
+
+phx_broadcast_t *phx_broadcast_new(const char *topic, const char *event, bool binary,
+                                   const void *payload, size_t len) {
+  buf_t b = BUF_INIT;
+  frame_buf_begin(&b);
+  if (binary) {
+    if (phx_encode_binary_broadcast(&b, topic, event, payload, len) != 0) {
+      buf_free(&b);
+      return NULL; /* a topic or event longer than 255 bytes cannot travel in binary */
+    }
+  } else {
+    phx_encode_broadcast(&b, PHX_V2, topic, event, payload, len);
+  }
+  phx_broadcast_t *bc = xcalloc(1, sizeof *bc);
+  atomic_init(&bc->refs, 1);
+  bc->topic = xstrdup(topic);
+  bc->event = xstrdup(event);
+  bc->binary = binary;
+  bc->from_worker = -1;
+  bc->frame_v2 = phx_frame_finish(&b, binary ? WS_OP_BINARY : WS_OP_TEXT);
+  atomic_init(&bc->frame_v1, NULL);
+  if (!binary) {
+    bc->payload_json = xstrndup(payload, len);
+    bc->payload_len = len;
+  }
+  return bc;
+}
+
+phx_broadcast_t *phx_broadcast_ref(phx_broadcast_t *bc) {
+  atomic_fetch_add_explicit(&bc->refs, 1, memory_order_relaxed);
+  return bc;
+}
+
+void phx_broadcast_unref(phx_broadcast_t *bc) {
+  if (!bc || atomic_fetch_sub_explicit(&bc->refs, 1, memory_order_acq_rel) != 1) return;
+  frame_unref(bc->frame_v2);
+  frame_unref(atomic_load(&bc->frame_v1));
+  free(bc->topic);
+  free(bc->event);
+  free(bc->payload_json);
+  free(bc);
+}
+
+frame_t *phx_broadcast_frame(phx_broadcast_t *bc, int vsn) {
+  if (vsn == PHX_V2) return bc->frame_v2;
+  if (bc->binary) return NULL; /* V1 has no binary frames */
+  frame_t *f = atomic_load_explicit(&bc->frame_v1, memory_order_acquire);
+  if (f) return f;
+  buf_t b = BUF_INIT;
+  frame_buf_begin(&b);
+  phx_encode_broadcast(&b, PHX_V1, bc->topic, bc->event, bc->payload_json, bc->payload_len);
+  frame_t *mine = phx_frame_finish(&b, WS_OP_TEXT);
+  frame_t *expected = NULL;
+  if (atomic_compare_exchange_strong_explicit(&bc->frame_v1, &expected, mine,
+                                              memory_order_acq_rel, memory_order_acquire))
+    return mine;
+  frame_unref(mine); /* another worker got there first */
+  return expected;
+}
+
+void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc) {
+  phx_topic_t *t = dict_get(&ps->topics, bc->topic, strlen(bc->topic));
+  if (!t) return;
+  const void *skip = bc->from_worker == ps->worker_id ? bc->from : NULL;
+  /* Delivery only queues bytes; it never unsubscribes synchronously, but re-check the bound so a
+   * future subscriber that does cannot make us read past the array. */
+  for (size_t i = 0; i < t->n; i++) {
+    phx_subscriber_t *s = t->subs[i];
+    if (s == skip) continue;
+    s->deliver(s, bc);
+    ps->broadcasts_delivered++;
+  }
+}
+
+void phx_pubsub_publish(phx_pubsub_t *ps, phx_broadcast_t *bc) {
+  phx_pubsub_deliver_local(ps, bc);
+  for (int w = 0; w < ps->nworkers; w++)
+    if (w != ps->worker_id) ps->post(ps->post_ctx, w, phx_broadcast_ref(bc));
+  phx_broadcast_unref(bc);
+}

@@ -1,0 +1,72 @@
+#ifndef CINDER_PHX_PUBSUB_H
+#define CINDER_PHX_PUBSUB_H
+/* PubSub: topic subscriptions and broadcasts across all workers.
+ *
+ * Each worker owns one phx_pubsub_t: a table topic -> local subscribers. A broadcast is encoded
+ * once into a phx_broadcast_t (refcounted frames, see core/frame.h), delivered to the local
+ * subscribers, and handed by reference to every other worker through its inbox (the `post`
+ * hook), where that worker's pubsub delivers it to its own subscribers. No subscriber ever gets
+ * a copy: each queues one more reference to the same frame.
+ *
+ * Frames are encoded per serializer: the V2 frame (text or binary) at creation, the V1 text frame
+ * lazily by the first worker that has a V1 subscriber (a compare-and-swap publishes it). */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dict.h"
+#include "core/frame.h"
+
+typedef struct phx_broadcast {
+  atomic_uint refs;
+  char *topic;
+  char *event;
+  bool binary;
+  /* Broadcast-from: the subscriber to skip, meaningful on its own worker only. */
+  int from_worker;
+  const void *from;
+  frame_t *frame_v2;         /* V2 JSON text frame, or kind-2 binary frame */
+  _Atomic(frame_t *) frame_v1; /* V1 JSON text frame, built on first use; never for binary */
+  char *payload_json;        /* kept for the lazy V1 encoding (JSON broadcasts only) */
+  size_t payload_len;
+} phx_broadcast_t;
+
+/* A subscriber: embedded in what subscribes (a channel, a socket, a document). */
+typedef struct phx_subscriber {
+  void (*deliver)(struct phx_subscriber *sub, phx_broadcast_t *bc);
+  size_t index; /* position in its topic's array, for O(1) removal */
+  void *topic;  /* the phx_topic_t it is in, NULL if not subscribed */
+} phx_subscriber_t;
+
+typedef struct phx_pubsub {
+  int worker_id;
+  int nworkers;
+  /* Hands bc (one reference, owned by the callee) to another worker's pubsub. */
+  void (*post)(void *ctx, int worker, phx_broadcast_t *bc);
+  void *post_ctx;
+  dict_t topics; /* topic -> phx_topic_t* */
+  uint64_t broadcasts_delivered;
+} phx_pubsub_t;
+
+void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
+                     void (*post)(void *, int, phx_broadcast_t *), void *post_ctx);
+void phx_pubsub_free(phx_pubsub_t *ps);
+void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub);
+void phx_pubsub_unsubscribe(phx_pubsub_t *ps, phx_subscriber_t *sub);
+size_t phx_pubsub_local_count(const phx_pubsub_t *ps, const char *topic);
+
+/* Build a broadcast (one reference). payload: JSON text, or binary bytes when binary. */
+phx_broadcast_t *phx_broadcast_new(const char *topic, const char *event, bool binary,
+                                   const void *payload, size_t len);
+phx_broadcast_t *phx_broadcast_ref(phx_broadcast_t *bc);
+void phx_broadcast_unref(phx_broadcast_t *bc);
+/* The frame for a serializer version (1 or 2); NULL when there is none (binary for V1). */
+frame_t *phx_broadcast_frame(phx_broadcast_t *bc, int vsn);
+
+/* Publish from this worker: deliver locally, post to all other workers. Consumes one reference. */
+void phx_pubsub_publish(phx_pubsub_t *ps, phx_broadcast_t *bc);
+/* Deliver to this worker's subscribers only (called for broadcasts posted by other workers). */
+void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc);
+
+#endif

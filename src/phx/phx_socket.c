@@ -1,0 +1,268 @@
+#include "phx/phx_socket.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "phx/phx_frame.h"
+#include "ws/ws_frame.h"
+
+phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn, json_t *params,
+                             uint8_t *auth_token, size_t auth_token_len,
+                             const phx_socket_limits_t *limits) {
+  phx_socket_t *s = xcalloc(1, sizeof *s);
+  s->transport = t;
+  s->pubsub = ps;
+  s->vsn = vsn;
+  s->params = params ? params : json_object();
+  s->auth_token = auth_token;
+  s->auth_token_len = auth_token_len;
+  s->limits = *limits;
+  s->channels = xcalloc(limits->max_channels ? limits->max_channels : 1, sizeof *s->channels);
+  return s;
+}
+
+void phx_socket_send(phx_socket_t *s, frame_t *f) {
+  if (!s->closed) s->transport->send(s->transport, f);
+}
+
+phx_channel_t *phx_socket_find(const phx_socket_t *s, const char *topic) {
+  for (size_t i = 0; i < s->nchannels; i++)
+    if (!strcmp(s->channels[i]->topic, topic)) return s->channels[i];
+  return NULL;
+}
+
+static void phx_socket_remove(phx_socket_t *s, phx_channel_t *ch) {
+  for (size_t i = 0; i < s->nchannels; i++)
+    if (s->channels[i] == ch) {
+      s->channels[i] = s->channels[--s->nchannels];
+      return;
+    }
+}
+
+/* --- frames the protocol itself sends ------------------------------------------------------------ */
+
+static void phx_send_text(phx_socket_t *s, buf_t *b) {
+  frame_t *f = phx_frame_finish(b, WS_OP_TEXT);
+  phx_socket_send(s, f);
+  frame_unref(f);
+}
+
+static void phx_send_reply(phx_socket_t *s, const json_t *join_ref, const json_t *ref,
+                           const char *topic, const char *status, const char *response) {
+  buf_t b = BUF_INIT;
+  frame_buf_begin(&b);
+  phx_encode_reply(&b, s->vsn, join_ref, ref, topic, status, response, strlen(response));
+  phx_send_text(s, &b);
+}
+
+/* phx_close / phx_error carry the join_ref stored at join in both ref positions (spec §4.8). */
+static void phx_send_exit(phx_socket_t *s, const json_t *join_ref, const char *topic,
+                          bool crashed) {
+  static const char close_payload[] = "{}";
+  static const char error_payload[] = "{\"reason\":\"channel_crash\"}";
+  const char *payload = crashed ? error_payload : close_payload;
+  buf_t b = BUF_INIT;
+  frame_buf_begin(&b);
+  phx_encode_message(&b, s->vsn, join_ref, join_ref, topic, crashed ? "phx_error" : "phx_close",
+                     payload, strlen(payload));
+  phx_send_text(s, &b);
+}
+
+/* --- channel lifecycle ------------------------------------------------------------------------- */
+
+static void phx_channel_deliver(phx_subscriber_t *sub, phx_broadcast_t *bc) {
+  phx_channel_t *ch = (phx_channel_t *)sub;
+  frame_t *f = phx_broadcast_frame(bc, ch->socket->vsn);
+  if (f) phx_socket_send(ch->socket, f);
+}
+
+static phx_channel_t *phx_channel_new(phx_socket_t *s, const phx_channel_type_t *type,
+                                      const phx_msg_t *join) {
+  phx_channel_t *ch = xcalloc(1, sizeof *ch);
+  ch->sub.deliver = phx_channel_deliver;
+  ch->type = type;
+  ch->socket = s;
+  ch->topic = xstrdup(join->topic);
+  ch->join_ref = join->join_ref ? json_incref(join->join_ref) : NULL;
+  const json_t *cj = join->join_ref ? join->join_ref : join->ref;
+  ch->reply_join_ref = cj ? json_incref((json_t *)cj) : NULL;
+  ch->state = type->state_size ? xcalloc(1, type->state_size) : NULL;
+  return ch;
+}
+
+static void phx_channel_free(phx_channel_t *ch) {
+  json_decref(ch->join_ref);
+  json_decref(ch->reply_join_ref);
+  free(ch->topic);
+  free(ch->state);
+  free(ch);
+}
+
+/* Detach a channel from its socket and the pubsub, run its terminate hook, free it. */
+static void phx_channel_end(phx_socket_t *s, phx_channel_t *ch, phx_exit_t reason) {
+  phx_socket_remove(s, ch);
+  phx_pubsub_unsubscribe(s->pubsub, &ch->sub);
+  if (ch->type->terminate) ch->type->terminate(ch, reason);
+  phx_channel_free(ch);
+}
+
+void phx_channel_stop(phx_channel_t *ch, bool crashed) {
+  if (ch->stopping) return;
+  ch->stopping = true;
+  ch->stopped_crashed = crashed;
+  phx_socket_t *s = ch->socket;
+  /* Inside a callback of this socket the exit waits until the callback returns (phx_socket_reap),
+   * so a channel is never freed under its own feet. */
+  if (s->dispatching > 0) return;
+  phx_send_exit(s, ch->join_ref, ch->topic, crashed);
+  phx_channel_end(s, ch, crashed ? PHX_EXIT_CRASHED : PHX_EXIT_STOPPED);
+}
+
+static void phx_socket_reap(phx_socket_t *s) {
+  for (size_t i = 0; i < s->nchannels;) {
+    phx_channel_t *ch = s->channels[i];
+    if (!ch->stopping) {
+      i++;
+      continue;
+    }
+    phx_send_exit(s, ch->join_ref, ch->topic, ch->stopped_crashed);
+    phx_channel_end(s, ch, ch->stopped_crashed ? PHX_EXIT_CRASHED : PHX_EXIT_STOPPED);
+  }
+}
+
+void phx_socket_free(phx_socket_t *s) {
+  s->closed = true;
+  while (s->nchannels) phx_channel_end(s, s->channels[s->nchannels - 1], PHX_EXIT_CLOSED);
+  json_decref(s->params);
+  free(s->auth_token);
+  free(s->channels);
+  free(s);
+}
+
+/* --- message handling -------------------------------------------------------------------------- */
+
+static bool phx_ref_matches(const json_t *sent, const phx_channel_t *ch) {
+  /* A null join_ref is accepted (V1 and other clients); otherwise it must be this incarnation's. */
+  if (!sent) return true;
+  return (ch->join_ref && json_equal((json_t *)sent, ch->join_ref)) ||
+         (ch->reply_join_ref && json_equal((json_t *)sent, ch->reply_join_ref));
+}
+
+static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
+  const phx_channel_type_t *type = phx_router_match(m->topic);
+  if (!type) {
+    log_warn("socket: join of unmatched topic '%s'", m->topic);
+    phx_send_reply(s, NULL, m->ref, m->topic, "error", "{\"reason\":\"unmatched topic\"}");
+    return;
+  }
+  phx_channel_t *old = phx_socket_find(s, m->topic);
+  if (!old && s->nchannels >= s->limits.max_channels) {
+    log_warn("socket: join of '%s' refused: %zu channels joined", m->topic, s->nchannels);
+    phx_send_reply(s, m->join_ref, m->ref, m->topic, "error",
+                   "{\"reason\":\"too many channels joined\"}");
+    return;
+  }
+  /* Duplicate join: the old incarnation ends first; its phx_close follows the new reply. */
+  json_t *old_join_ref = NULL;
+  if (old) {
+    old_join_ref = old->join_ref ? json_incref(old->join_ref) : NULL;
+    phx_channel_end(s, old, PHX_EXIT_DUPLICATE_JOIN);
+  }
+
+  phx_channel_t *ch = phx_channel_new(s, type, m);
+  json_t *payload = m->binary || !m->payload ? json_object() : json_incref(m->payload);
+  json_t *reply = NULL;
+  int rc = type->join ? type->join(ch, payload, &reply) : PHX_JOIN_OK;
+  json_decref(payload);
+
+  char *response = reply ? json_dumps(reply, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  json_decref(reply);
+  if (rc == PHX_JOIN_OK) {
+    s->channels[s->nchannels++] = ch;
+    phx_pubsub_subscribe(s->pubsub, ch->topic, &ch->sub);
+    phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", response ? response : "{}");
+    log_debug("socket: joined '%s' (%s)", ch->topic, type->name);
+  } else {
+    log_info("socket: join of '%s' refused by %s", m->topic, type->name);
+    phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", response ? response : "{}");
+    phx_channel_free(ch);
+    ch = NULL;
+  }
+  free(response);
+  if (old) {
+    phx_send_exit(s, old_join_ref, m->topic, false);
+    json_decref(old_join_ref);
+  }
+  if (ch && type->after_join) type->after_join(ch);
+}
+
+static void phx_handle_leave(phx_socket_t *s, phx_msg_t *m) {
+  phx_channel_t *ch = phx_socket_find(s, m->topic);
+  if (!ch) {
+    phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", "{}");
+    return;
+  }
+  if (!phx_ref_matches(m->join_ref, ch)) {
+    log_debug("socket: stale phx_leave for '%s' dropped", m->topic);
+    return;
+  }
+  phx_send_reply(s, ch->reply_join_ref, m->ref, m->topic, "ok", "{}");
+  phx_send_exit(s, ch->join_ref, ch->topic, false);
+  phx_channel_end(s, ch, PHX_EXIT_LEFT);
+}
+
+static void phx_dispatch(phx_socket_t *s, phx_msg_t *m) {
+  s->messages_in++;
+  if (!strcmp(m->topic, "phoenix") && !strcmp(m->event, "heartbeat")) {
+    phx_send_reply(s, NULL, m->ref, "phoenix", "ok", "{}");
+    return;
+  }
+  s->dispatching++;
+  if (!strcmp(m->event, "phx_join")) {
+    phx_handle_join(s, m);
+  } else if (!strcmp(m->event, "phx_leave")) {
+    phx_handle_leave(s, m);
+  } else {
+    phx_channel_t *ch = phx_socket_find(s, m->topic);
+    if (!ch) {
+      log_debug("socket: '%s' to unjoined topic '%s'", m->event, m->topic);
+      phx_send_reply(s, NULL, m->ref, m->topic, "error", "{\"reason\":\"unmatched topic\"}");
+    } else if (!phx_ref_matches(m->join_ref, ch)) {
+      log_debug("socket: stale '%s' for '%s' dropped", m->event, m->topic);
+    } else if (!ch->stopping && ch->type->handle_in) {
+      ch->type->handle_in(ch, m);
+    }
+  }
+  s->dispatching--;
+  if (!s->dispatching) phx_socket_reap(s);
+}
+
+uint16_t phx_socket_handle_text(phx_socket_t *s, const char *data, size_t len) {
+  phx_msg_t m;
+  const char *why = NULL;
+  if (phx_decode_text(s->vsn, data, len, &m, &why) != 0) {
+    log_warn("socket: malformed text message (%s); closing with 1007", why ? why : "?");
+    return WS_CLOSE_INVALID_DATA;
+  }
+  phx_dispatch(s, &m);
+  phx_msg_free(&m);
+  return 0;
+}
+
+uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t len) {
+  if (s->vsn != PHX_V2) {
+    log_warn("socket: binary message on a vsn 1 socket; closing with 1003");
+    return WS_CLOSE_UNSUPPORTED;
+  }
+  phx_msg_t m;
+  const char *why = NULL;
+  if (phx_decode_binary(data, len, &m, &why) != 0) {
+    log_warn("socket: malformed binary message (%s); closing with 1003", why ? why : "?");
+    return WS_CLOSE_UNSUPPORTED;
+  }
+  phx_dispatch(s, &m);
+  phx_msg_free(&m);
+  return 0;
+}

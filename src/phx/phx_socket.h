@@ -1,0 +1,62 @@
+#ifndef CINDER_PHX_SOCKET_H
+#define CINDER_PHX_SOCKET_H
+/* The Phoenix socket protocol over one connection: decodes client messages, answers heartbeats,
+ * joins and leaves channels (join_ref bookkeeping, duplicate joins, the channel limit), routes
+ * messages to channels, and turns channel exits into phx_close / phx_error frames.
+ * See ../shared/spec/phoenix-channels.md §2–§4. A socket lives on one worker for life.
+ *
+ * Below it sits a transport (WebSocket today, LongPoll later) reached through phx_transport_t:
+ * the socket hands it finished frames and asks it to close. */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/frame.h"
+#include "phx/phx_channel.h"
+#include "phx/phx_pubsub.h"
+#include "phx/phx_serializer.h"
+
+typedef struct phx_transport {
+  /* Queue f for the client; the callee takes its own reference if it keeps it. */
+  void (*send)(struct phx_transport *t, frame_t *f);
+  /* Close the connection with a WebSocket close code (the transport maps it as it can). */
+  void (*close)(struct phx_transport *t, uint16_t code, const char *reason);
+} phx_transport_t;
+
+typedef struct phx_socket_limits {
+  size_t max_channels; /* per socket; Phoenix's default is 100 */
+} phx_socket_limits_t;
+
+struct phx_socket {
+  phx_transport_t *transport;
+  phx_pubsub_t *pubsub;
+  phx_vsn_t vsn;
+  json_t *params;     /* connect params (owned) */
+  uint8_t *auth_token;
+  size_t auth_token_len;
+  phx_socket_limits_t limits;
+  phx_channel_t **channels; /* at most limits.max_channels; a linear scan beats hashing here */
+  size_t nchannels;
+  bool closed;
+  int dispatching; /* > 0 while a message is being handled */
+  uint64_t messages_in;
+};
+
+/* Takes ownership of params and auth_token. */
+phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn, json_t *params,
+                             uint8_t *auth_token, size_t auth_token_len,
+                             const phx_socket_limits_t *limits);
+/* Terminates every channel (PHX_EXIT_CLOSED) and frees the socket. */
+void phx_socket_free(phx_socket_t *s);
+
+/* Handle one client message. A malformed message returns a close code (1003 binary / 1007 text
+ * or similar) that the transport should close with; 0 otherwise. */
+uint16_t phx_socket_handle_text(phx_socket_t *s, const char *data, size_t len);
+uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t len);
+
+/* Queue a frame built for this socket (used by channels). */
+void phx_socket_send(phx_socket_t *s, frame_t *f);
+phx_channel_t *phx_socket_find(const phx_socket_t *s, const char *topic);
+
+#endif
