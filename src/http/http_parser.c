@@ -231,6 +231,7 @@ const http_header_t *http_header_find(const http_request_t *req, const char *nam
 bool http_header_has_token(const http_header_t *h, const char *token) {
   if (!h) return false;
   size_t tlen = strlen(token);
+  if (tlen == 0) return false;
   const char *s = h->value, *end = h->value + h->value_len;
   while (s < end) {
     const char *comma = memchr(s, ',', (size_t)(end - s));
