@@ -202,7 +202,7 @@ static void conn_send_close_frame(conn_t *c, uint16_t code, const char *reason) 
     payload[1] = (uint8_t)code;
     size_t rl = reason ? strlen(reason) : 0;
     if (rl > sizeof payload - 2) rl = sizeof payload - 2;
-    memcpy(payload + 2, reason, rl);
+    if (rl) memcpy(payload + 2, reason, rl); /* reason may be NULL: memcpy(_, NULL, 0) is UB */
     len = 2 + rl;
   }
   conn_send_control(c, WS_OP_CLOSE, payload, len);
