@@ -290,6 +290,9 @@ static size_t conn_ws_input(conn_t *c, uint8_t *buf, size_t len) {
     if (rc < 0) {
       log_warn("conn %s: WebSocket protocol error: %s", c->peer, ws_parser_strerror(rc));
       if (c->state == CONN_WS) conn_ws_close(c, ws_parser_close_code(rc), ws_parser_strerror(rc));
+      /* More bad bytes after we failed the connection: close TCP, but only once our close
+       * frame (still queued when they arrive in the same read burst) is written. */
+      else if (c->writing || c->outq_len) c->close_after_write = true;
       else conn_close(c);
       return len;
     }
