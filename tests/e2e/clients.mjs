@@ -58,3 +58,11 @@ export function collect(channel, event) {
 export function bytes(...values) {
   return new Uint8Array(values).buffer;
 }
+
+// A push that expects no reply (a broadcast-from): cancel phoenix.js's reply timer, which would
+// otherwise keep the process alive for its 10 s default.
+export function cast(channel, event, payload) {
+  const push = channel.push(event, payload);
+  push.cancelTimeout();
+  return push;
+}

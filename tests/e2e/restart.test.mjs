@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
-import { connectSocket, receive, next } from './clients.mjs';
+import { connectSocket, receive, next, cast } from './clients.mjs';
 
 test('automatic reconnect and rejoin after the server restarts', async () => {
   const first = await startServer({ workers: 2 });
@@ -38,7 +38,7 @@ test('automatic reconnect and rejoin after the server restarts', async () => {
     const oc = other.channel('room:restart');
     await receive(oc.join());
     const got = next(oc, 'after_restart');
-    channel.push('after_restart', { ok: true });
+    cast(channel, 'after_restart', { ok: true });
     assert.deepEqual(await got, { ok: true });
     other.disconnect();
   } finally {
