@@ -22,27 +22,6 @@ function add (name, bytes) {
   return true
 }
 
-// Generated sessions: a few of each kind of update.
-for (let seed = 1; seed <= 14; seed++) {
-  const { pool, docs } = generateSession(seed, { steps: 3 + (seed % 8) })
-  const rng = makeRng(seed * 7919)
-  const ref = new Y.Doc()
-  for (const u of pool) Y.applyUpdate(ref, u)
-  const small = pool.filter((u) => u.length < 400)
-  if (small.length) add(`s${seed}-update.bin`, rng.pick(small))
-  add(`s${seed}-state.bin`, Y.encodeStateAsUpdate(ref))
-  const noGc = docs.find((d) => !d.gc)
-  if (noGc) add(`s${seed}-state-nogc.bin`, Y.encodeStateAsUpdate(noGc))
-  const lag = docs[rng.int(docs.length)]
-  add(`s${seed}-diff.bin`, Y.encodeStateAsUpdate(ref, Y.encodeStateVector(lag)))
-  if (pool.length >= 3) {
-    // Non-adjacent updates merged: Skip structs; alone: pending structs.
-    const sub = pool.filter((_, i) => i % 2 === 0)
-    add(`s${seed}-merge-skip.bin`, Y.mergeUpdates(sub))
-    add(`s${seed}-pending.bin`, pool[pool.length - 1])
-  }
-}
-
 // Hand-made ones.
 add('empty.bin', Uint8Array.of(0, 0))
 {
@@ -79,6 +58,27 @@ add('empty.bin', Uint8Array.of(0, 0))
 add('hand-content-json.bin', Uint8Array.from(Buffer.from('010101000201016102' + '0131' + '09756e646566696e6564' + '00', 'hex')))
 // Delete set with unsorted, overlapping ranges for an unknown client.
 add('hand-ds-unsorted.bin', Uint8Array.from(Buffer.from('0001' + '07' + '03' + '0502' + '0001' + '0603', 'hex')))
+
+// Generated sessions: a few of each kind of update.
+for (let seed = 1; seed <= 14; seed++) {
+  const { pool, docs } = generateSession(seed, { steps: 3 + (seed % 8) })
+  const rng = makeRng(seed * 7919)
+  const ref = new Y.Doc()
+  for (const u of pool) Y.applyUpdate(ref, u)
+  const small = pool.filter((u) => u.length < 400)
+  if (small.length) add(`s${seed}-update.bin`, rng.pick(small))
+  add(`s${seed}-state.bin`, Y.encodeStateAsUpdate(ref))
+  const noGc = docs.find((d) => !d.gc)
+  if (noGc) add(`s${seed}-state-nogc.bin`, Y.encodeStateAsUpdate(noGc))
+  const lag = docs[rng.int(docs.length)]
+  add(`s${seed}-diff.bin`, Y.encodeStateAsUpdate(ref, Y.encodeStateVector(lag)))
+  if (pool.length >= 3) {
+    // Non-adjacent updates merged: Skip structs; alone: pending structs.
+    const sub = pool.filter((_, i) => i % 2 === 0)
+    add(`s${seed}-merge-skip.bin`, Y.mergeUpdates(sub))
+    add(`s${seed}-pending.bin`, pool[pool.length - 1])
+  }
+}
 
 fs.mkdirSync(OUT, { recursive: true })
 for (const f of fs.readdirSync(OUT)) if (f.endsWith('.bin')) fs.rmSync(path.join(OUT, f))

@@ -89,13 +89,15 @@ function randNumber (rng) {
     case 3: return 2 ** 40 + rng.int(1000)
     case 4: return rng.pick([0.5, -1.25, 3.75, 1024.5]) // exact float32
     case 5: return rng.pick([0.1, 1e-7, 123456.789, -2.5e300, Math.PI])
-    case 6: return Number.MAX_SAFE_INTEGER - rng.int(2)
+    case 6: return rng.pick([Number.MAX_SAFE_INTEGER, -0, 1e21, -1e-300])
     default: return rng.int(2147483647)
   }
 }
 
 function randAny (rng, depth = 0) {
   const k = rng.int(depth > 1 ? 5 : 7)
+  if (rng.chance(0.04)) return Uint8Array.from({ length: rng.int(5) }, () => rng.int(256)) // ContentBinary / Any 116
+  if (rng.chance(0.02)) return undefined // JSON: null in arrays, omitted in objects
   switch (k) {
     case 0: return randNumber(rng)
     case 1: return randString(rng)
@@ -117,6 +119,12 @@ function randAny (rng, depth = 0) {
   }
 }
 
+// yjs's Y.Array.insert refuses a top-level undefined (maps and nested values take it).
+function randItem (rng) {
+  const v = randAny(rng)
+  return v === undefined ? null : v
+}
+
 // A new nested type with some preliminary content. `inMap`: XML types are allowed too.
 function newNestedType (rng, depth, inMap) {
   const k = rng.int(inMap ? 5 : 3)
@@ -130,7 +138,7 @@ function newNestedType (rng, depth, inMap) {
     const a = new Y.Array()
     const n = rng.int(3)
     const items = []
-    for (let i = 0; i < n; i++) items.push(depth < 3 && rng.chance(0.3) ? newNestedType(rng, depth + 1, false) : randAny(rng))
+    for (let i = 0; i < n; i++) items.push(depth < 3 && rng.chance(0.3) ? newNestedType(rng, depth + 1, false) : randItem(rng))
     a.insert(0, items)
     return a
   }
@@ -230,7 +238,7 @@ function editArray (rng, a, depth) {
   if (op < 6 || a.length === 0) {
     const n = rng.range(1, 3)
     const items = []
-    for (let i = 0; i < n; i++) items.push(depth < 4 && rng.chance(0.3) ? newNestedType(rng, depth + 1, false) : randAny(rng))
+    for (let i = 0; i < n; i++) items.push(depth < 4 && rng.chance(0.3) ? newNestedType(rng, depth + 1, false) : randItem(rng))
     a.insert(rng.int(a.length + 1), items)
   } else {
     const p = rng.int(a.length)
@@ -370,6 +378,7 @@ export function isEmpty (v) {
 
 // Canonical JSON text: object keys sorted at every depth; empty roots dropped.
 export function canonicalJson (obj, dropEmptyRoots = true) {
+  obj = JSON.parse(JSON.stringify(obj)) // undefined, Uint8Array, -0 as JSON.stringify has them
   const sort = (v) => {
     if (Array.isArray(v)) return v.map(sort)
     if (v !== null && typeof v === 'object') {
