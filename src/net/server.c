@@ -71,20 +71,12 @@ static void server_on_signal(uv_signal_t *h, int signum) {
   server_t *srv = h->data;
   if (atomic_load(&srv->workers_draining) != srv->nworkers) return; /* already draining */
   log_info("%s: draining", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  for (int i = 0; i < srv->nworkers; i++) {
-    worker_msg_t *msg = xcalloc(1, sizeof *msg);
-    msg->type = WORKER_MSG_DRAIN;
-    worker_post(&srv->workers[i], msg);
-  }
+  for (int i = 0; i < srv->nworkers; i++) worker_request_drain(&srv->workers[i]);
 }
 
 static void server_on_drained(uv_async_t *h) {
   server_t *srv = h->data;
-  for (int i = 0; i < srv->nworkers; i++) {
-    worker_msg_t *msg = xcalloc(1, sizeof *msg);
-    msg->type = WORKER_MSG_STOP;
-    worker_post(&srv->workers[i], msg);
-  }
+  for (int i = 0; i < srv->nworkers; i++) worker_request_stop(&srv->workers[i]);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->all_drained, NULL);

@@ -8,17 +8,37 @@
 #include "net/conn.h"
 #include "ws/ws_frame.h"
 
-void worker_post(worker_t *w, worker_msg_t *msg) {
-  if (inbox_push(&w->inbox, &msg->node)) uv_async_send(&w->wakeup);
+static _Thread_local worker_t *worker_self;
+
+worker_t *worker_current(void) { return worker_self; }
+
+void worker_submit(worker_t *w, task_t *t) {
+  if (inbox_push(&w->inbox, &t->node)) uv_async_send(&w->wakeup);
+}
+
+static void worker_executor_submit(executor_t *ex, task_t *t) { worker_submit((worker_t *)ex, t); }
+
+/* A broadcast published on another worker, to deliver to this worker's subscribers. */
+typedef struct broadcast_task {
+  task_t task;
+  phx_broadcast_t *bc;
+} broadcast_task_t;
+
+static void worker_run_broadcast(task_t *t) {
+  broadcast_task_t *bt = (broadcast_task_t *)t;
+  worker_t *w = worker_self;
+  if (!w->draining) phx_pubsub_deliver_local(&w->pubsub, bt->bc);
+  phx_broadcast_unref(bt->bc);
+  free(bt);
 }
 
 /* The pubsub's hook for reaching another worker. */
 void worker_post_broadcast(void *ctx, int target, phx_broadcast_t *bc) {
   server_t *srv = ctx;
-  worker_msg_t *msg = xmalloc(sizeof *msg);
-  msg->type = WORKER_MSG_BROADCAST;
-  msg->bc = bc;
-  worker_post(&srv->workers[target], msg);
+  broadcast_task_t *bt = xmalloc(sizeof *bt);
+  bt->task.run = worker_run_broadcast;
+  bt->bc = bc;
+  worker_submit(&srv->workers[target], &bt->task);
 }
 
 static void worker_stop_handles(worker_t *w) {
@@ -57,27 +77,38 @@ static void worker_drain(worker_t *w) {
   worker_check_drained(w);
 }
 
-static void worker_on_wakeup(uv_async_t *h) {
-  worker_t *w = h->data;
+static void worker_run_drain(task_t *t) {
+  worker_drain(worker_self);
+  free(t);
+}
+
+static void worker_run_stop(task_t *t) {
+  worker_stop_handles(worker_self);
+  free(t);
+}
+
+void worker_request_drain(worker_t *w) {
+  task_t *t = xmalloc(sizeof *t);
+  t->run = worker_run_drain;
+  worker_submit(w, t);
+}
+
+void worker_request_stop(worker_t *w) {
+  task_t *t = xmalloc(sizeof *t);
+  t->run = worker_run_stop;
+  worker_submit(w, t);
+}
+
+static void worker_run_inbox(worker_t *w) {
   inbox_node_t *node = inbox_take_all(&w->inbox);
   while (node) {
-    worker_msg_t *msg = (worker_msg_t *)node;
+    task_t *t = (task_t *)node;
     node = node->next;
-    switch (msg->type) {
-    case WORKER_MSG_BROADCAST:
-      if (!w->draining) phx_pubsub_deliver_local(&w->pubsub, msg->bc);
-      phx_broadcast_unref(msg->bc);
-      break;
-    case WORKER_MSG_DRAIN:
-      worker_drain(w);
-      break;
-    case WORKER_MSG_STOP:
-      worker_stop_handles(w);
-      break;
-    }
-    free(msg);
+    t->run(t);
   }
 }
+
+static void worker_on_wakeup(uv_async_t *h) { worker_run_inbox(h->data); }
 
 static void worker_on_flush(uv_check_t *h) {
   worker_t *w = h->data;
@@ -113,20 +144,18 @@ static void worker_main(void *arg) {
   char name[16];
   snprintf(name, sizeof name, "w%d", w->id);
   log_set_thread_name(name);
+  worker_self = w;
   int rc = uv_listen((uv_stream_t *)&w->listener, 1024, worker_on_connection);
   if (rc < 0) log_error("listen failed: %s", uv_strerror(rc));
   uv_run(&w->loop, UV_RUN_DEFAULT);
-  /* Broadcasts posted after we stopped still hold references. */
-  for (inbox_node_t *n = inbox_take_all(&w->inbox); n;) {
-    worker_msg_t *msg = (worker_msg_t *)n;
-    n = n->next;
-    if (msg->type == WORKER_MSG_BROADCAST) phx_broadcast_unref(msg->bc);
-    free(msg);
-  }
+  /* Tasks posted after we stopped still own memory (broadcast references, replies): run them;
+   * with the loop stopped they only release what they hold. */
+  worker_run_inbox(w);
   log_debug("stopped");
 }
 
 int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
+  w->executor.submit = worker_executor_submit;
   w->id = id;
   w->server = srv;
   w->listen_fd = listen_fd;

@@ -8,27 +8,18 @@
 #include <uv.h>
 
 #include "core/inbox.h"
+#include "core/task.h"
 #include "net/server.h"
 #include "phx/phx_pubsub.h"
 
 typedef struct conn conn_t;
 typedef struct server server_t;
 
-typedef enum {
-  WORKER_MSG_BROADCAST, /* deliver a broadcast published on another worker */
-  WORKER_MSG_DRAIN,     /* stop accepting, close every socket with 1012 */
-  WORKER_MSG_STOP,      /* every worker is drained: close the loop's handles and end */
-} worker_msg_type_t;
-
-typedef struct worker_msg {
-  inbox_node_t node;
-  worker_msg_type_t type;
-  phx_broadcast_t *bc;
-} worker_msg_t;
 
 #define WORKER_READ_CHUNK 65536
 
 typedef struct worker {
+  executor_t executor; /* first: tasks for this worker are submitted through it */
   int id;
   server_t *server;
   uv_thread_t thread;
@@ -68,8 +59,14 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd);
 int worker_start(worker_t *w);
 /* Wait for the thread to end (after a drain), then release the loop. */
 void worker_join(worker_t *w);
-/* Any thread: queue a message (ownership passes) and wake the worker. */
-void worker_post(worker_t *w, worker_msg_t *msg);
+/* Any thread: run t on the worker's thread (ownership passes), waking it if needed. */
+void worker_submit(worker_t *w, task_t *t);
 void worker_post_broadcast(void *server, int worker, phx_broadcast_t *bc);
+/* Ask a worker to drain (stop accepting, close every socket with 1012) or, once all are drained,
+ * to stop its loop. */
+void worker_request_drain(worker_t *w);
+void worker_request_stop(worker_t *w);
+/* The worker running the calling thread, or NULL on another thread. */
+worker_t *worker_current(void);
 
 #endif
