@@ -32,7 +32,7 @@ typedef struct conn {
   bool in_flushq;
   conn_state_t state;
   uint64_t id;
-  char peer[48];
+  char peer[64]; /* "ip:port" of an IPv6 peer fits */
   uint64_t last_rx_ms;      /* loop time of the last bytes received */
   uint64_t closing_since_ms;
   buf_t rbuf;               /* bytes received but not yet handled (an incomplete message) */

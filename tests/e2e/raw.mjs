@@ -195,11 +195,12 @@ export function tcpConnect(port, host = '127.0.0.1') {
 export async function rawHttp(port, requestBytes, { count = Infinity, timeoutMs = 5000 } = {}) {
   const sock = await tcpConnect(port);
   sock.on('error', () => {});
+  const localPort = sock.localPort;
   let buf = Buffer.alloc(0);
   const responses = [];
   const done = new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`HTTP timeout; got ${buf.toString('latin1')}`)), timeoutMs);
-    const finish = (closed) => { clearTimeout(timer); res({ responses, closed, rest: buf }); };
+    const finish = (closed) => { clearTimeout(timer); res({ responses, closed, rest: buf, localPort }); };
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
       let r;
@@ -219,11 +220,13 @@ export async function rawHttp(port, requestBytes, { count = Infinity, timeoutMs 
   return done;
 }
 
-// One request, one response (and the connection closed by the server unless keep-alive).
-export async function httpOnce(port, requestBytes, opts) {
-  const { responses, closed } = await rawHttp(port, requestBytes, { count: 1, ...opts });
-  if (!responses.length) throw new Error('no HTTP response');
-  return { ...responses[0], closed };
+// One request, one response. By default it also waits for the server to close the connection
+// (as it must after an error); keepAlive: true returns as soon as the response is complete.
+export async function httpOnce(port, requestBytes, { keepAlive = false, ...opts } = {}) {
+  const { responses, closed, localPort, rest } = await rawHttp(port, requestBytes,
+    { count: keepAlive ? 1 : Infinity, ...opts });
+  if (responses.length !== 1) throw new Error(`expected one HTTP response, got ${responses.length}`);
+  return { ...responses[0], closed, localPort, rest };
 }
 
 export function upgradeRequest({ path = '/socket/websocket?vsn=2.0.0', key = randomBytes(16).toString('base64'),
