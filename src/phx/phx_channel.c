@@ -52,6 +52,11 @@ void phx_router_clear(void) {
 /* --- channel API ------------------------------------------------------------------------------- */
 
 void *phx_channel_state(phx_channel_t *ch) { return ch->state; }
+uint64_t phx_channel_id(const phx_channel_t *ch) { return ch->sub.id; }
+
+phx_channel_t *phx_channel_lookup(phx_pubsub_t *ps, uint64_t id) {
+  return dict_get(&ps->channels, (const char *)&id, sizeof id);
+}
 const char *phx_channel_topic(const phx_channel_t *ch) { return ch->topic; }
 json_t *phx_channel_params(const phx_channel_t *ch) { return ch->socket->params; }
 
@@ -122,8 +127,7 @@ static void phx_channel_publish_from(phx_channel_t *ch, phx_broadcast_t *bc) {
     log_warn("channel %s: broadcast not encodable (a field exceeds 255 bytes)", ch->topic);
     return;
   }
-  bc->from_worker = ch->socket->pubsub->worker_id;
-  bc->from = &ch->sub;
+  bc->from_id = ch->sub.id;
   phx_pubsub_publish(ch->socket->pubsub, bc);
 }
 

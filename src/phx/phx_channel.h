@@ -63,6 +63,10 @@ void phx_router_clear(void);
 
 /* --- what a channel can do --------------------------------------------------------------------- */
 void *phx_channel_state(phx_channel_t *ch);
+/* A process-unique id: how other threads (a document's owner) name this channel in messages.
+ * phx_channel_lookup finds a joined channel of this worker by id, or NULL once it has ended. */
+uint64_t phx_channel_id(const phx_channel_t *ch);
+phx_channel_t *phx_channel_lookup(phx_pubsub_t *ps, uint64_t id);
 const char *phx_channel_topic(const phx_channel_t *ch);
 /* Connect params of the socket (the query string, parsed Plug-style). Borrowed. */
 json_t *phx_channel_params(const phx_channel_t *ch);

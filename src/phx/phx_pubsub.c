@@ -24,6 +24,12 @@ void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
   ps->post = post;
   ps->post_ctx = post_ctx;
   dict_init(&ps->topics);
+  dict_init(&ps->channels);
+}
+
+uint64_t phx_subscriber_next_id(void) {
+  static atomic_uint_fast64_t next_id = 1;
+  return atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
 }
 
 void phx_pubsub_free(phx_pubsub_t *ps) {
@@ -34,6 +40,7 @@ void phx_pubsub_free(phx_pubsub_t *ps) {
     free(t);
   }
   dict_free(&ps->topics);
+  dict_free(&ps->channels);
 }
 
 void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub) {
@@ -88,7 +95,6 @@ phx_broadcast_t *phx_broadcast_new(const char *topic, const char *event, bool bi
   bc->topic = xstrdup(topic);
   bc->event = xstrdup(event);
   bc->binary = binary;
-  bc->from_worker = -1;
   bc->frame_v2 = phx_frame_finish(&b, binary ? WS_OP_BINARY : WS_OP_TEXT);
   atomic_init(&bc->frame_v1, NULL);
   if (!binary) {
@@ -133,12 +139,11 @@ frame_t *phx_broadcast_frame(phx_broadcast_t *bc, int vsn) {
 void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc) {
   phx_topic_t *t = dict_get(&ps->topics, bc->topic, strlen(bc->topic));
   if (!t) return;
-  const void *skip = bc->from_worker == ps->worker_id ? bc->from : NULL;
   /* Delivery only queues bytes; it never unsubscribes synchronously, but re-check the bound so a
    * future subscriber that does cannot make us read past the array. */
   for (size_t i = 0; i < t->n; i++) {
     phx_subscriber_t *s = t->subs[i];
-    if (s == skip) continue;
+    if (s->id == bc->from_id) continue;
     s->deliver(s, bc);
     ps->broadcasts_delivered++;
   }

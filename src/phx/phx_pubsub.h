@@ -23,9 +23,9 @@ typedef struct phx_broadcast {
   char *topic;
   char *event;
   bool binary;
-  /* Broadcast-from: the subscriber to skip, meaningful on its own worker only. */
-  int from_worker;
-  const void *from;
+  /* Broadcast-from: the id of the subscriber to skip (0: none). Ids are unique in the process,
+   * so a broadcast made on another worker can name its origin safely. */
+  uint64_t from_id;
   frame_t *frame_v2;         /* V2 JSON text frame, or kind-2 binary frame */
   _Atomic(frame_t *) frame_v1; /* V1 JSON text frame, built on first use; never for binary */
   char *payload_json;        /* kept for the lazy V1 encoding (JSON broadcasts only) */
@@ -35,6 +35,7 @@ typedef struct phx_broadcast {
 /* A subscriber: embedded in what subscribes (a channel, a socket, a document). */
 typedef struct phx_subscriber {
   void (*deliver)(struct phx_subscriber *sub, phx_broadcast_t *bc);
+  uint64_t id;  /* unique in the process (phx_subscriber_next_id) */
   size_t index; /* position in its topic's array, for O(1) removal */
   void *topic;  /* the phx_topic_t it is in, NULL if not subscribed */
 } phx_subscriber_t;
@@ -46,12 +47,14 @@ typedef struct phx_pubsub {
   void (*post)(void *ctx, int worker, phx_broadcast_t *bc);
   void *post_ctx;
   dict_t topics; /* topic -> phx_topic_t* */
+  dict_t channels; /* channel id (8 raw bytes) -> phx_channel_t*: the joined channels of this worker */
   uint64_t broadcasts_delivered;
 } phx_pubsub_t;
 
 void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
                      void (*post)(void *, int, phx_broadcast_t *), void *post_ctx);
 void phx_pubsub_free(phx_pubsub_t *ps);
+uint64_t phx_subscriber_next_id(void);
 void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub);
 void phx_pubsub_unsubscribe(phx_pubsub_t *ps, phx_subscriber_t *sub);
 size_t phx_pubsub_local_count(const phx_pubsub_t *ps, const char *topic);

@@ -82,6 +82,7 @@ static phx_channel_t *phx_channel_new(phx_socket_t *s, const phx_channel_type_t 
                                       const phx_msg_t *join) {
   phx_channel_t *ch = xcalloc(1, sizeof *ch);
   ch->sub.deliver = phx_channel_deliver;
+  ch->sub.id = phx_subscriber_next_id();
   ch->type = type;
   ch->socket = s;
   ch->topic = xstrdup(join->topic);
@@ -104,6 +105,7 @@ static void phx_channel_free(phx_channel_t *ch) {
 static void phx_channel_end(phx_socket_t *s, phx_channel_t *ch, phx_exit_t reason) {
   phx_socket_remove(s, ch);
   phx_pubsub_unsubscribe(s->pubsub, &ch->sub);
+  dict_delete(&s->pubsub->channels, (const char *)&ch->sub.id, sizeof ch->sub.id);
   if (ch->type->terminate) ch->type->terminate(ch, reason);
   phx_channel_free(ch);
 }
@@ -182,6 +184,7 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
   if (rc == PHX_JOIN_OK) {
     s->channels[s->nchannels++] = ch;
     phx_pubsub_subscribe(s->pubsub, ch->topic, &ch->sub);
+    dict_set(&s->pubsub->channels, (const char *)&ch->sub.id, sizeof ch->sub.id, ch);
     phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", response ? response : "{}");
     log_debug("socket: joined '%s' (%s)", ch->topic, type->name);
   } else {
