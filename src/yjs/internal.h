@@ -1,0 +1,358 @@
+#ifndef CINDER_YJS_INTERNAL_H
+#define CINDER_YJS_INTERNAL_H
+/* Private declarations of the Yjs engine. The nouns follow the Yjs sources:
+ *   lib0.c          byte buffer (encoder), bounds-checked decoder, UTF-8, Any / JSON validation
+ *   update_decode.c update v1 -> records (yrec): the "lazy struct" model, fully validated
+ *   update_encode.c records -> update v1 (group writer), delete set and state vector coding
+ *   id_set.c        delete sets (flat ranges, sort + coalesce)
+ *   store.c         blocks (Item / GC), per-client block arrays, lookup and splitting
+ *   content.c       per-content-kind operations on blocks (split, merge, write, gc)
+ *   types.c         shared types: roots, map key tables
+ *   integrate.c     transactions, YATA integration, deletion, pending structs, gc and merging
+ *   encode_state.c  state vector and state-as-update from a document
+ *   json.c          document -> JSON text
+ *   updates.c       merge / diff / state vector from update, without a document
+ */
+
+#include "yjs/yjs.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define YJS_MAX_SAFE 9007199254740991ULL /* 2^53 - 1 */
+#define YJS_MAX_DEPTH 256                /* Any / JSON nesting accepted */
+
+/* --- allocation (abort on out of memory: the engine never half-applies for lack of memory) --- */
+void *yjs__malloc(size_t n);
+void *yjs__calloc(size_t n, size_t size);
+void *yjs__realloc(void *p, size_t n);
+/* Grow *ptr (element size sz) so that it holds at least need elements. */
+void yjs__grow(void **ptr, size_t *cap, size_t need, size_t sz);
+#define YJS_GROW(ptr, cap, need) yjs__grow((void **)&(ptr), &(cap), (need), sizeof(*(ptr)))
+
+/* --- lib0 ---------------------------------------------------------------------------------- */
+typedef struct ybuf {
+  uint8_t *data;
+  size_t len, cap;
+} ybuf;
+
+void ybuf_reserve(ybuf *b, size_t extra);
+static inline void ybuf_u8(ybuf *b, uint8_t v) {
+  if (b->len == b->cap) ybuf_reserve(b, 1);
+  b->data[b->len++] = v;
+}
+void ybuf_write(ybuf *b, const void *p, size_t n);
+void ybuf_var_uint(ybuf *b, uint64_t v);
+void ybuf_var_bytes(ybuf *b, const void *p, size_t n); /* varUint length + bytes */
+void ybuf_str(ybuf *b, const char *s);
+void ybuf_free(ybuf *b);
+/* Hand the bytes to the caller (NUL-terminated one past len, for text). */
+uint8_t *ybuf_take(ybuf *b, size_t *len);
+
+typedef struct yslice {
+  const uint8_t *p;
+  size_t n;
+} yslice;
+
+typedef struct ydec {
+  const uint8_t *start, *p, *end;
+} ydec;
+
+static inline void ydec_init(ydec *d, const uint8_t *p, size_t n) {
+  d->start = p;
+  d->p = p;
+  d->end = p + n;
+}
+int ydec_u8(ydec *d, uint8_t *v);
+int ydec_var_uint(ydec *d, uint64_t *v);
+int ydec_var_int(ydec *d, int64_t *v, bool *negative);
+int ydec_bytes(ydec *d, size_t n, const uint8_t **p);
+int ydec_var_bytes(ydec *d, yslice *s);
+/* varString: validates UTF-8 (as TextDecoder fatal), *units = UTF-16 length (may be NULL). */
+int ydec_var_string(ydec *d, yslice *s, uint64_t *units);
+/* Validate and skip one Any value. */
+int ydec_any(ydec *d, int depth);
+
+/* UTF-8 helpers. Strings held by the engine are always valid UTF-8. */
+bool yjs_utf8_valid(const uint8_t *p, size_t n, uint64_t *units);
+/* Byte offset of UTF-16 unit `units` in valid UTF-8 s. *mid is set when that unit boundary falls
+ * inside a 4-byte sequence (between the two surrogates); the offset then points at the start of
+ * that sequence. */
+size_t yjs_utf8_offset(const uint8_t *s, size_t n, uint64_t units, bool *mid);
+/* Validate one JSON text (JSON.parse rules). */
+bool yjs_json_valid(const uint8_t *p, size_t n);
+
+/* Skip `count` elements in a region of concatenated Any values / varStrings that was validated
+ * before; returns the remaining region. */
+yslice yjs_skip_any(yslice s, uint64_t count);
+yslice yjs_skip_var_strings(yslice s, uint64_t count);
+
+void yjs__set_error(yjs_error *err, int code, size_t offset, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* --- records: the decoded, self-contained form of a struct (Yjs's lazy struct reader) ------- */
+typedef struct yjs_id {
+  uint64_t client, clock;
+} yjs_id;
+
+enum { YREC_GC = 0, YREC_ITEM = 1, YREC_SKIP = 2 };
+enum {
+  YC_GC = 0,
+  YC_DELETED = 1,
+  YC_JSON = 2,
+  YC_BINARY = 3,
+  YC_STRING = 4,
+  YC_EMBED = 5,
+  YC_FORMAT = 6,
+  YC_TYPE = 7,
+  YC_ANY = 8,
+  YC_DOC = 9,
+  YC_SKIP = 10
+};
+enum {
+  YT_ARRAY = 0,
+  YT_MAP = 1,
+  YT_TEXT = 2,
+  YT_XML_ELEMENT = 3,
+  YT_XML_FRAGMENT = 4,
+  YT_XML_HOOK = 5,
+  YT_XML_TEXT = 6,
+  YT_ROOT = 255 /* a root type whose kind is unknown (server side) */
+};
+
+/* record flags */
+#define YR_ORIGIN 0x01
+#define YR_RORIGIN 0x02
+#define YR_PARENT_NAME 0x04
+#define YR_PARENT_ID 0x08
+#define YR_SUB 0x10
+#define YR_FFFD 0x20 /* string content: one U+FFFD precedes a */
+
+typedef struct yrec {
+  uint64_t client, clock, len;
+  uint8_t kind;  /* YREC_* */
+  uint8_t cref;  /* content ref for items */
+  uint8_t flags; /* YR_* */
+  yjs_id origin, rorigin, parent_id;
+  yslice parent_name, sub;
+  /* content:
+   *   String: a = UTF-8 (after an optional U+FFFD, see YR_FFFD)
+   *   JSON:   a = n concatenated varStrings; Any: a = n concatenated Any values
+   *   Binary: a = bytes; Embed: a = JSON text; Format: a = key, b = JSON text
+   *   Type:   n = type ref, a = name (XmlElement / XmlHook); Doc: a = guid, b = options Any
+   *   Deleted / GC / Skip: only len */
+  yslice a, b;
+  uint64_t n;
+} yrec;
+
+typedef struct yds_entry {
+  uint64_t client, clock, len;
+} yds_entry;
+
+/* A delete set as flat ranges; order as read or as added. */
+typedef struct yds {
+  yds_entry *e;
+  size_t n, cap;
+} yds;
+
+typedef struct yupdate {
+  yrec *recs;
+  size_t nrecs, cap;
+  yds ds;
+} yupdate;
+
+/* Decode a whole update v1. strict: the document reader's checks (repeated client groups,
+ * references to the own client's future) in addition to the format checks. */
+int yupdate_decode(yupdate *u, const uint8_t *data, size_t len, bool strict, yjs_error *err);
+void yupdate_free(yupdate *u);
+
+/* Right part of a record from unit d (0 < d < len) on: Yjs's sliceStruct. */
+void yrec_slice(yrec *r, uint64_t d);
+
+/* The group writer (Yjs's LazyStructWriter). */
+typedef struct ygroupw {
+  ybuf out;      /* finished groups */
+  ybuf cur;      /* the group being written */
+  uint64_t client, clock;
+  uint64_t count;
+  uint64_t ngroups;
+  bool open;
+} ygroupw;
+
+void ygroupw_rec(ygroupw *w, const yrec *r, uint64_t offset);
+/* Append varUint(ngroups) + groups to dst. */
+void ygroupw_finish(ygroupw *w, ybuf *dst);
+void ygroupw_free(ygroupw *w);
+
+/* Write the parts of an item header: info, origins, parent info. */
+void yjs_write_rec_content(ybuf *b, const yrec *r, uint64_t offset);
+
+/* --- delete sets --------------------------------------------------------------------------- */
+void yds_add(yds *ds, uint64_t client, uint64_t clock, uint64_t len);
+void yds_free(yds *ds);
+/* Sort by client descending, then clock ascending, and coalesce overlapping or touching
+ * ranges (Yjs's sortAndMergeDeleteSet / mergeDeleteSets). keep_empty: zero-length ranges that
+ * touch nothing survive (merge behaviour). */
+void yds_sort_merge(yds *ds);
+/* Write with clients descending; ranges of a client in their current order. */
+void yds_write(const yds *ds, ybuf *b);
+int yds_read(ydec *d, yds *ds);
+
+/* --- state vectors ------------------------------------------------------------------------- */
+typedef struct ysv {
+  yjs_id *e; /* client, clock */
+  size_t n, cap;
+} ysv;
+
+int ysv_decode(ysv *sv, const uint8_t *p, size_t n, yjs_error *err);
+uint64_t ysv_get(const ysv *sv, uint64_t client); /* sorted by client; 0 if absent */
+void ysv_free(ysv *sv);
+
+/* --- document model ------------------------------------------------------------------------ */
+struct ytype;
+
+/* block flags */
+#define YB_DELETED 0x01
+#define YB_ORIGIN 0x02
+#define YB_RORIGIN 0x04
+
+/* Owned content bytes with a small inline buffer (single characters need no allocation). */
+#define YBYTES_INLINE 16
+typedef struct ybytes {
+  union {
+    uint8_t *heap;
+    uint8_t inl[YBYTES_INLINE];
+  } u;
+  uint32_t n;
+  uint32_t cap; /* 0: inline */
+} ybytes;
+
+static inline uint8_t *ybytes_ptr(ybytes *b) { return b->cap ? b->u.heap : b->u.inl; }
+static inline const uint8_t *ybytes_cptr(const ybytes *b) { return b->cap ? b->u.heap : b->u.inl; }
+void ybytes_set(ybytes *b, const uint8_t *p, size_t n);
+void ybytes_append(ybytes *b, const uint8_t *p, size_t n);
+void ybytes_free(ybytes *b);
+
+typedef struct ykey {
+  struct yblock *value; /* last item of this key's chain */
+  uint32_t hash;
+  uint32_t n;
+  uint8_t s[]; /* the key bytes (not NUL-terminated) */
+} ykey;
+
+/* An Item or a GC struct. GC structs use only client/clock/len/kind. */
+typedef struct yblock {
+  uint64_t client, clock, len;
+  struct yblock *left, *right;
+  struct ytype *parent;
+  ykey *sub;
+  yjs_id origin, rorigin;
+  uint8_t kind;  /* YC_*: YC_GC for a GC struct, else the content ref */
+  uint8_t flags; /* YB_* */
+  uint64_t n;    /* Any / JSON: element count = len; Type: unused */
+  union {
+    ybytes bytes; /* String / JSON / Any / Binary / Embed / Format (key, JSON) / Doc payload */
+    struct ytype *type;
+  } c;
+} yblock;
+
+static inline bool yblock_deleted(const yblock *b) {
+  return b->kind == YC_GC || (b->flags & YB_DELETED);
+}
+static inline bool yblock_countable(const yblock *b) {
+  return b->kind != YC_DELETED && b->kind != YC_FORMAT && b->kind != YC_GC;
+}
+
+typedef struct ytype {
+  struct yblock *item; /* NULL for a root type */
+  struct yblock *start;
+  uint64_t length;
+  uint8_t ref; /* YT_* */
+  uint8_t *name; /* root name, XmlElement node name, XmlHook name */
+  size_t name_len;
+  ykey **keys; /* open addressing, power of two */
+  size_t nkeys, kcap;
+} ytype;
+
+typedef struct yclient {
+  uint64_t client;
+  yblock **blocks;
+  size_t n, cap;
+  uint64_t tx_gen, tx_before; /* clock before the running transaction */
+} yclient;
+
+typedef struct yslab {
+  struct yslab *next;
+  yblock blocks[];
+} yslab;
+
+struct yjs_doc {
+  bool gc;
+  yclient **clients; /* open addressing on client id */
+  size_t nclients, ccap;
+  ytype **roots;
+  size_t nroots, rcap;
+  yslab *slabs;
+  yblock *free_blocks; /* linked through .right */
+  /* pending structs: an update v1 holding them, and the lowest clock needed per client */
+  uint8_t *pending;
+  size_t pending_len;
+  yjs_id *missing;
+  size_t nmissing, mcap;
+  yds pending_ds;
+  /* the running transaction */
+  uint64_t tx_gen;
+  yds tx_ds;
+  yjs_id *tx_merge;
+  size_t ntx_merge, tx_merge_cap;
+  yclient **tx_clients; /* clients whose state advanced */
+  size_t ntx_clients, tx_clients_cap;
+};
+
+/* store.c */
+yclient *ystore_client(const yjs_doc *doc, uint64_t client);
+yclient *ystore_client_get_or_add(yjs_doc *doc, uint64_t client);
+static inline uint64_t yclient_state(const yclient *c) {
+  if (!c || !c->n) return 0;
+  const yblock *b = c->blocks[c->n - 1];
+  return b->clock + b->len;
+}
+uint64_t ystore_state(const yjs_doc *doc, uint64_t client);
+size_t yclient_find(const yclient *c, uint64_t clock); /* clock must be < state */
+void yclient_insert(yclient *c, size_t idx, yblock *b);
+void yclient_push(yclient *c, yblock *b);
+yblock *yblock_alloc(yjs_doc *doc);
+void yblock_release(yjs_doc *doc, yblock *b); /* frees content and returns it to the slab */
+void ystore_free(yjs_doc *doc);
+
+/* content.c */
+/* Split b at unit d (0 < d < len): b keeps [0,d), returns the new right block (not yet in the
+ * store array). Handles the surrogate-pair rule of ContentString.splice. */
+yblock *yblock_split(yjs_doc *doc, yblock *b, uint64_t d);
+bool yblock_merge(yblock *l, yblock *r); /* Item.mergeWith / GC.mergeWith */
+void yblock_write(const yblock *b, ybuf *out, uint64_t offset);
+void yblock_content_free(yblock *b);
+void yblock_set_content_from_rec(yjs_doc *doc, yblock *b, const yrec *r);
+/* Format content accessors */
+void yblock_format_kv(const yblock *b, yslice *key, yslice *val);
+
+/* types.c */
+ytype *ytype_new(uint8_t ref, const uint8_t *name, size_t name_len);
+void ytype_free(ytype *t);
+ytype *ydoc_root(yjs_doc *doc, const uint8_t *name, size_t n, bool create);
+ykey *ytype_key(ytype *t, const uint8_t *s, size_t n, bool create);
+
+/* integrate.c */
+void ydoc_free_pending(yjs_doc *doc);
+
+/* encode_state.c */
+void ydoc_write_state(const yjs_doc *doc, const ysv *sv, ybuf *out);
+
+/* updates.c (shared with the document's pending logic) */
+int yjs__merge(const uint8_t *const *updates, const size_t *lens, size_t n, ybuf *out,
+               yjs_error *err);
+int yjs__diff(const uint8_t *update, size_t len, const ysv *sv, ybuf *out, yjs_error *err);
+
+#endif
