@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "channels/room_channel.h"
+#include "channels/ydoc_channel.h"
 #include "cmd/cmd.h"
 #include "core/log.h"
 #include "net/http_handler.h"
@@ -31,6 +32,9 @@ static const serve_option_t serve_options[] = {
     {"max-queue", "CINDER_MAX_QUEUE", "BYTES", "per-socket output cap (default 16777216)"},
     {"idle-timeout", "CINDER_IDLE_TIMEOUT", "MS", "close a silent WebSocket after (default 60000)"},
     {"max-channels", "CINDER_MAX_CHANNELS", "N", "channels per socket (default 100)"},
+    {"doc-prefixes", "CINDER_DOC_PREFIXES", "LIST", "document room topic prefixes (default y_doc_room:)"},
+    {"doc-unload", "CINDER_DOC_UNLOAD", "MS", "unload a document this long after its last client (default 5000)"},
+    {"compact-threshold", "CINDER_COMPACT_THRESHOLD", "N", "stored updates that trigger a compaction (default 400)"},
 };
 #define SERVE_NOPTIONS (sizeof serve_options / sizeof serve_options[0])
 
@@ -87,6 +91,9 @@ static int serve_apply(server_config_t *cfg, size_t opt, const char *value) {
   case 7: if (serve_number(name, value, 4096, 1LL << 32, &n)) return -1; cfg->max_queue = (size_t)n; return 0;
   case 8: if (serve_number(name, value, 100, 86400000, &n)) return -1; cfg->idle_timeout_ms = (unsigned)n; return 0;
   case 9: if (serve_number(name, value, 1, 100000, &n)) return -1; cfg->max_channels = (size_t)n; return 0;
+  case 10: cfg->doc_prefixes = value; return 0;
+  case 11: if (serve_number(name, value, 0, 86400000, &n)) return -1; cfg->doc_unload_ms = (unsigned)n; return 0;
+  case 12: if (serve_number(name, value, 2, 1LL << 30, &n)) return -1; cfg->doc_compact_threshold = (size_t)n; return 0;
   }
   return -1;
 }
@@ -128,8 +135,10 @@ int cmd_serve(int argc, char **argv) {
   }
 
   phx_router_add("room:*", &room_channel);
+  ydoc_channel_register(cfg.doc_prefixes);
   int rc = server_run(&cfg);
   phx_router_clear();
+  ydoc_channel_unregister();
   http_routes_clear();
   return rc;
 }

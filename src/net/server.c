@@ -16,6 +16,7 @@
 #include "net/http_handler.h"
 #include "net/worker.h"
 #include "phx/phx_channel.h"
+#include "store/store.h"
 
 void server_config_defaults(server_config_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
@@ -31,6 +32,10 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->http_timeout_ms = 10000;
   cfg->shutdown_timeout_ms = 3000;
   cfg->max_channels = 100;
+  cfg->doc_prefixes = "y_doc_room:";
+  cfg->doc_unload_ms = 5000;
+  cfg->doc_compact_threshold = 400;
+  cfg->awareness_window_ms = 50;
 }
 
 /* One listening socket per worker, all bound to the same address with SO_REUSEPORT: the kernel
@@ -74,12 +79,24 @@ static void server_on_signal(uv_signal_t *h, int signum) {
   for (int i = 0; i < srv->nworkers; i++) worker_request_drain(&srv->workers[i]);
 }
 
+/* Shutdown, in three steps, each waiting for every worker:
+ *   drain    — sockets closed with 1012; channels have left their documents;
+ *   quiesce  — documents issue no more storage requests;
+ *   stop     — after the store has committed everything queued and delivered every completion. */
 static void server_on_drained(uv_async_t *h) {
   server_t *srv = h->data;
+  for (int i = 0; i < srv->nworkers; i++) worker_request_quiesce(&srv->workers[i]);
+}
+
+static void server_on_quiesced(uv_async_t *h) {
+  server_t *srv = h->data;
+  if (srv->store) store_close(srv->store); /* commits and delivers all that is queued */
+  srv->store = NULL;
   for (int i = 0; i < srv->nworkers; i++) worker_request_stop(&srv->workers[i]);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
   uv_close((uv_handle_t *)&srv->all_drained, NULL);
+  uv_close((uv_handle_t *)&srv->all_quiesced, NULL);
 }
 
 int server_run(const server_config_t *cfg) {
@@ -96,6 +113,14 @@ int server_run(const server_config_t *cfg) {
   int port = cfg->port;
   srv.workers = xcalloc((size_t)srv.nworkers, sizeof *srv.workers);
   atomic_init(&srv.workers_draining, srv.nworkers);
+  atomic_init(&srv.workers_quiescing, srv.nworkers);
+  char err[256];
+  srv.store = store_open(cfg->data_dir, err, sizeof err);
+  if (!srv.store) {
+    log_error("cannot open the store in %s: %s", cfg->data_dir, err);
+    free(srv.workers);
+    return 1;
+  }
   int started = 0, rc = 0;
   for (int i = 0; i < srv.nworkers && !rc; i++) {
     int fd = server_listen_fd(cfg->host, &port);
@@ -103,6 +128,7 @@ int server_run(const server_config_t *cfg) {
     else started++;
   }
   if (rc) {
+    store_close(srv.store);
     free(srv.workers);
     return 1;
   }
@@ -116,6 +142,8 @@ int server_run(const server_config_t *cfg) {
   uv_signal_start(&srv.sigterm, server_on_signal, SIGTERM);
   uv_async_init(&srv.main_loop, &srv.all_drained, server_on_drained);
   srv.all_drained.data = &srv;
+  uv_async_init(&srv.main_loop, &srv.all_quiesced, server_on_quiesced);
+  srv.all_quiesced.data = &srv;
 
   for (int i = 0; i < srv.nworkers; i++) worker_start(&srv.workers[i]);
   log_info("cinder %s listening on %s:%d (%d workers, socket at %s/websocket)", CINDER_VERSION,

@@ -20,6 +20,10 @@ typedef struct server_config {
   unsigned http_timeout_ms;   /* a request head or body must arrive within this */
   unsigned shutdown_timeout_ms;
   size_t max_channels;        /* per socket */
+  const char *doc_prefixes;   /* comma-separated topic prefixes of document rooms */
+  unsigned doc_unload_ms;     /* a document without subscribers is unloaded after this */
+  size_t doc_compact_threshold; /* stored entries that trigger a compaction */
+  unsigned awareness_window_ms; /* awareness relay throttle (leading + trailing) */
 } server_config_t;
 
 void server_config_defaults(server_config_t *cfg);

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "docs/shared_doc.h"
 #include "net/conn.h"
 #include "ws/ws_frame.h"
 
@@ -83,8 +84,25 @@ static void worker_run_drain(task_t *t) {
 }
 
 static void worker_run_stop(task_t *t) {
+  shared_docs_stop(worker_self);
   worker_stop_handles(worker_self);
   free(t);
+}
+
+/* Shutdown: the documents stop talking to the store, then the worker reports to the main thread,
+ * which closes the store once every worker has. */
+static void worker_run_quiesce(task_t *t) {
+  worker_t *w = worker_self;
+  shared_docs_quiesce(w);
+  server_t *srv = w->server;
+  if (atomic_fetch_sub(&srv->workers_quiescing, 1) == 1) uv_async_send(&srv->all_quiesced);
+  free(t);
+}
+
+void worker_request_quiesce(worker_t *w) {
+  task_t *t = xmalloc(sizeof *t);
+  t->run = worker_run_quiesce;
+  worker_submit(w, t);
 }
 
 void worker_request_drain(worker_t *w) {
@@ -151,6 +169,7 @@ static void worker_main(void *arg) {
   /* Tasks posted after we stopped still own memory (broadcast references, replies): run them;
    * with the loop stopped they only release what they hold. */
   worker_run_inbox(w);
+  shared_docs_free(w);
   log_debug("stopped");
 }
 
@@ -179,6 +198,7 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
     return rc;
   }
   phx_pubsub_init(&w->pubsub, id, srv->nworkers, worker_post_broadcast, srv);
+  shared_docs_init(w);
   return 0;
 }
 

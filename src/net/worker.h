@@ -33,6 +33,7 @@ typedef struct worker {
   phx_pubsub_t pubsub;
   conn_t *conns;     /* every open connection (doubly linked) */
   conn_t *flushq;    /* connections with output queued since the last flush */
+  struct shared_docs *docs; /* the documents this worker owns (docs/shared_doc.c) */
   bool draining;
   bool drain_reported;
   uint64_t drain_deadline;
@@ -45,13 +46,16 @@ typedef struct worker {
 
 struct server {
   server_config_t cfg;
+  struct store *store;  /* the storage thread (documents) */
   int nworkers;
   worker_t *workers;
   uint64_t started_ms; /* wall clock, for uptime */
   uv_loop_t main_loop;
   uv_signal_t sigint, sigterm;
   uv_async_t all_drained;
+  uv_async_t all_quiesced;
   atomic_int workers_draining;
+  atomic_int workers_quiescing;
 };
 
 /* Set up a worker on the main thread, around an already bound listening socket. */
@@ -66,6 +70,7 @@ void worker_post_broadcast(void *server, int worker, phx_broadcast_t *bc);
  * to stop its loop. */
 void worker_request_drain(worker_t *w);
 void worker_request_stop(worker_t *w);
+void worker_request_quiesce(worker_t *w);
 /* The worker running the calling thread, or NULL on another thread. */
 worker_t *worker_current(void);
 
