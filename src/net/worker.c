@@ -19,27 +19,10 @@ void worker_submit(worker_t *w, task_t *t) {
 
 static void worker_executor_submit(executor_t *ex, task_t *t) { worker_submit((worker_t *)ex, t); }
 
-/* A broadcast published on another worker, to deliver to this worker's subscribers. */
-typedef struct broadcast_task {
-  task_t task;
-  phx_broadcast_t *bc;
-} broadcast_task_t;
-
-static void worker_run_broadcast(task_t *t) {
-  broadcast_task_t *bt = (broadcast_task_t *)t;
-  worker_t *w = worker_self;
-  if (!w->draining) phx_pubsub_deliver_local(&w->pubsub, bt->bc);
-  phx_broadcast_unref(bt->bc);
-  free(bt);
-}
-
-/* The pubsub's hook for reaching another worker. */
-void worker_post_broadcast(void *ctx, int target, phx_broadcast_t *bc) {
+/* The pubsub's hook for running a task on another worker. */
+void worker_submit_to(void *ctx, int target, task_t *t) {
   server_t *srv = ctx;
-  broadcast_task_t *bt = xmalloc(sizeof *bt);
-  bt->task.run = worker_run_broadcast;
-  bt->bc = bc;
-  worker_submit(&srv->workers[target], &bt->task);
+  worker_submit(&srv->workers[target], t);
 }
 
 static void worker_stop_handles(worker_t *w) {
@@ -63,6 +46,7 @@ static void worker_check_drained(worker_t *w) {
 static void worker_drain(worker_t *w) {
   if (w->draining) return;
   w->draining = true;
+  w->pubsub.draining = true;
   w->drain_deadline = uv_now(&w->loop) + w->server->cfg.shutdown_timeout_ms;
   if (!uv_is_closing((uv_handle_t *)&w->listener)) uv_close((uv_handle_t *)&w->listener, NULL);
   long n = 0;
@@ -163,6 +147,7 @@ static void worker_main(void *arg) {
   snprintf(name, sizeof name, "w%d", w->id);
   log_set_thread_name(name);
   worker_self = w;
+  phx_pubsub_bind_thread(&w->pubsub);
   int rc = uv_listen((uv_stream_t *)&w->listener, 1024, worker_on_connection);
   if (rc < 0) log_error("listen failed: %s", uv_strerror(rc));
   uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -197,7 +182,7 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
     log_error("worker %d: cannot use listening socket: %s", id, uv_strerror(rc));
     return rc;
   }
-  phx_pubsub_init(&w->pubsub, id, srv->nworkers, worker_post_broadcast, srv);
+  phx_pubsub_init(&w->pubsub, id, srv->nworkers, worker_submit_to, srv);
   shared_docs_init(w);
   return 0;
 }

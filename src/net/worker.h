@@ -65,7 +65,7 @@ int worker_start(worker_t *w);
 void worker_join(worker_t *w);
 /* Any thread: run t on the worker's thread (ownership passes), waking it if needed. */
 void worker_submit(worker_t *w, task_t *t);
-void worker_post_broadcast(void *server, int worker, phx_broadcast_t *bc);
+void worker_submit_to(void *server, int worker, task_t *t);
 /* Ask a worker to drain (stop accepting, close every socket with 1012) or, once all are drained,
  * to stop its loop. */
 void worker_request_drain(worker_t *w);

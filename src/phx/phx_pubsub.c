@@ -16,15 +16,43 @@ typedef struct phx_topic {
   dict_entry_t *entry; /* its key is the topic name */
 } phx_topic_t;
 
+static _Thread_local phx_pubsub_t *phx_pubsub_self;
+
 void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
-                     void (*post)(void *, int, phx_broadcast_t *), void *post_ctx) {
+                     void (*submit)(void *, int, task_t *), void *submit_ctx) {
   memset(ps, 0, sizeof *ps);
   ps->worker_id = worker_id;
   ps->nworkers = nworkers;
-  ps->post = post;
-  ps->post_ctx = post_ctx;
+  ps->submit = submit;
+  ps->submit_ctx = submit_ctx;
   dict_init(&ps->topics);
   dict_init(&ps->channels);
+  dict_init(&ps->presence);
+}
+
+void phx_pubsub_bind_thread(phx_pubsub_t *ps) { phx_pubsub_self = ps; }
+phx_pubsub_t *phx_pubsub_current(void) { return phx_pubsub_self; }
+
+void phx_pubsub_submit(phx_pubsub_t *ps, int worker, task_t *t) {
+  ps->submit(ps->submit_ctx, worker, t);
+}
+
+int phx_pubsub_owner_of(const phx_pubsub_t *ps, const char *name) {
+  return (int)(dict_hash(name, strlen(name)) % (uint64_t)ps->nworkers);
+}
+
+/* A broadcast published on another worker, delivered on this one. */
+typedef struct phx_broadcast_task {
+  task_t task;
+  phx_broadcast_t *bc;
+} phx_broadcast_task_t;
+
+static void phx_broadcast_task_run(task_t *t) {
+  phx_broadcast_task_t *bt = (phx_broadcast_task_t *)t;
+  phx_pubsub_t *ps = phx_pubsub_current();
+  if (ps) phx_pubsub_deliver_local(ps, bt->bc);
+  phx_broadcast_unref(bt->bc);
+  free(bt);
 }
 
 uint64_t phx_subscriber_next_id(void) {
@@ -41,6 +69,7 @@ void phx_pubsub_free(phx_pubsub_t *ps) {
   }
   dict_free(&ps->topics);
   dict_free(&ps->channels);
+  dict_free(&ps->presence); /* emptied by phx_presence_free */
 }
 
 void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub) {
@@ -137,6 +166,7 @@ frame_t *phx_broadcast_frame(phx_broadcast_t *bc, int vsn) {
 }
 
 void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc) {
+  if (ps->draining) return;
   phx_topic_t *t = dict_get(&ps->topics, bc->topic, strlen(bc->topic));
   if (!t) return;
   /* Delivery only queues bytes; it never unsubscribes synchronously, but re-check the bound so a
@@ -145,13 +175,18 @@ void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc) {
     phx_subscriber_t *s = t->subs[i];
     if (s->id == bc->from_id) continue;
     s->deliver(s, bc);
-    ps->broadcasts_delivered++;
   }
 }
 
 void phx_pubsub_publish(phx_pubsub_t *ps, phx_broadcast_t *bc) {
+  PHX_COUNT(ps->broadcasts, 1);
   phx_pubsub_deliver_local(ps, bc);
-  for (int w = 0; w < ps->nworkers; w++)
-    if (w != ps->worker_id) ps->post(ps->post_ctx, w, phx_broadcast_ref(bc));
+  for (int w = 0; w < ps->nworkers; w++) {
+    if (w == ps->worker_id) continue;
+    phx_broadcast_task_t *bt = xmalloc(sizeof *bt);
+    bt->task.run = phx_broadcast_task_run;
+    bt->bc = phx_broadcast_ref(bc);
+    ps->submit(ps->submit_ctx, w, &bt->task);
+  }
   phx_broadcast_unref(bc);
 }

@@ -4,8 +4,8 @@
  *
  * Each worker owns one phx_pubsub_t: a table topic -> local subscribers. A broadcast is encoded
  * once into a phx_broadcast_t (refcounted frames, see core/frame.h), delivered to the local
- * subscribers, and handed by reference to every other worker through its inbox (the `post`
- * hook), where that worker's pubsub delivers it to its own subscribers. No subscriber ever gets
+ * subscribers, and handed by reference to every other worker as a task (the `submit` hook),
+ * where that worker's pubsub delivers it to its own subscribers. No subscriber ever gets
  * a copy: each queues one more reference to the same frame.
  *
  * Frames are encoded per serializer: the V2 frame (text or binary) at creation, the V1 text frame
@@ -17,6 +17,7 @@
 
 #include "core/dict.h"
 #include "core/frame.h"
+#include "core/task.h"
 
 typedef struct phx_broadcast {
   atomic_uint refs;
@@ -43,16 +44,32 @@ typedef struct phx_subscriber {
 typedef struct phx_pubsub {
   int worker_id;
   int nworkers;
-  /* Hands bc (one reference, owned by the callee) to another worker's pubsub. */
-  void (*post)(void *ctx, int worker, phx_broadcast_t *bc);
-  void *post_ctx;
+  /* Runs a task on another worker (ownership of t passes): how broadcasts, presence changes and
+   * replies cross threads. */
+  void (*submit)(void *ctx, int worker, task_t *t);
+  void *submit_ctx;
   dict_t topics; /* topic -> phx_topic_t* */
   dict_t channels; /* channel id (8 raw bytes) -> phx_channel_t*: the joined channels of this worker */
-  uint64_t broadcasts_delivered;
+  bool draining; /* deliver nothing more (the worker is shutting down) */
+  /* Counters, written by the owning worker only and read by the sampler on another thread. */
+  atomic_uint_fast64_t messages_in;  /* Phoenix messages received */
+  atomic_uint_fast64_t frames_out;   /* frames queued to sockets (pushes, replies, broadcasts) */
+  atomic_uint_fast64_t broadcasts;   /* broadcasts published from this worker */
+  atomic_long channels_joined;       /* channels joined now */
+  dict_t presence;                   /* topic -> presence of the topics this worker owns */
 } phx_pubsub_t;
 
 void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
-                     void (*post)(void *, int, phx_broadcast_t *), void *post_ctx);
+                     void (*submit)(void *, int, task_t *), void *submit_ctx);
+/* The pubsub of the worker running the calling thread (set once by the worker at start). */
+void phx_pubsub_bind_thread(phx_pubsub_t *ps);
+phx_pubsub_t *phx_pubsub_current(void);
+/* Run t on worker `worker` (possibly this one, then it is queued like any other task). */
+void phx_pubsub_submit(phx_pubsub_t *ps, int worker, task_t *t);
+/* The worker that owns a name (a presence topic), by hash. */
+int phx_pubsub_owner_of(const phx_pubsub_t *ps, const char *name);
+/* Relaxed counter increment by the owning thread. */
+#define PHX_COUNT(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 void phx_pubsub_free(phx_pubsub_t *ps);
 uint64_t phx_subscriber_next_id(void);
 void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub);

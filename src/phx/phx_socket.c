@@ -24,7 +24,9 @@ phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn
 }
 
 void phx_socket_send(phx_socket_t *s, frame_t *f) {
-  if (!s->closed) s->transport->send(s->transport, f);
+  if (s->closed) return;
+  PHX_COUNT(s->pubsub->frames_out, 1);
+  s->transport->send(s->transport, f);
 }
 
 phx_channel_t *phx_socket_find(const phx_socket_t *s, const char *topic) {
@@ -106,6 +108,7 @@ static void phx_channel_end(phx_socket_t *s, phx_channel_t *ch, phx_exit_t reaso
   phx_socket_remove(s, ch);
   phx_pubsub_unsubscribe(s->pubsub, &ch->sub);
   dict_delete(&s->pubsub->channels, (const char *)&ch->sub.id, sizeof ch->sub.id);
+  atomic_fetch_sub_explicit(&s->pubsub->channels_joined, 1, memory_order_relaxed);
   if (ch->type->terminate) ch->type->terminate(ch, reason);
   phx_channel_free(ch);
 }
@@ -185,6 +188,7 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
     s->channels[s->nchannels++] = ch;
     phx_pubsub_subscribe(s->pubsub, ch->topic, &ch->sub);
     dict_set(&s->pubsub->channels, (const char *)&ch->sub.id, sizeof ch->sub.id, ch);
+    atomic_fetch_add_explicit(&s->pubsub->channels_joined, 1, memory_order_relaxed);
     phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", response ? response : "{}");
     log_debug("socket: joined '%s' (%s)", ch->topic, type->name);
   } else {
@@ -217,7 +221,7 @@ static void phx_handle_leave(phx_socket_t *s, phx_msg_t *m) {
 }
 
 static void phx_dispatch(phx_socket_t *s, phx_msg_t *m) {
-  s->messages_in++;
+  PHX_COUNT(s->pubsub->messages_in, 1);
   if (!strcmp(m->topic, "phoenix") && !strcmp(m->event, "heartbeat")) {
     phx_send_reply(s, NULL, m->ref, "phoenix", "ok", "{}");
     return;

@@ -40,7 +40,6 @@ struct phx_socket {
   size_t nchannels;
   bool closed;
   int dispatching; /* > 0 while a message is being handled */
-  uint64_t messages_in;
 };
 
 /* Takes ownership of params and auth_token. */
