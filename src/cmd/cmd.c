@@ -12,6 +12,7 @@ static void cmd_usage(FILE *out) {
           "commands:\n"
           "  serve        run the server (cinder serve --help for its options)\n"
           "  yjs          work with Yjs update files (cinder yjs --help)\n"
+          "  doc          stored documents: list, export, compact (cinder doc --help)\n"
           "\n"
           "  --help       this text\n"
           "  --version    print the version\n",
@@ -34,6 +35,7 @@ int cmd_main(int argc, char **argv) {
   }
   if (!strcmp(verb, "serve")) return cmd_serve(argc - 1, argv + 1);
   if (!strcmp(verb, "yjs")) return cmd_yjs(argc - 1, argv + 1);
+  if (!strcmp(verb, "doc")) return cmd_doc(argc - 1, argv + 1);
   fprintf(stderr, "cinder: unknown command '%s'\n\n", verb);
   cmd_usage(stderr);
   return 1;
