@@ -2,21 +2,27 @@
 //
 // For every seed a random multi-client session is generated with yjs (tests/yjs/session.mjs); its
 // updates (local edits, relays, sync diffs) are delivered to the C engine shuffled and with
-// duplicates as one --log file, and the suite proves:
+// duplicates as a --log file, and the suite proves, per seed:
 //   (a) JSON    the C doc's JSON equals the Yjs doc's built from the same sequence
 //   (b) SV      the C state vector equals Yjs's, byte for byte
 //   (c) state   the C full state (`merge`) applied to a fresh Yjs doc gives the same content and SV
 //   (d) diff    `diff` against the state vector of a lagging peer (a session doc, or a doc built from
 //               a random subset, plus unknown clients and clocks beyond the end) completes that peer,
 //               and starts each client exactly at the peer's clock
-//   (e) merge   the C merge of a random subset (missing dependencies → pending) carries the same
-//               content as Y.mergeUpdates of that subset; both complete with the rest of the updates;
-//               the C doc's JSON (odd seeds) / SV (even seeds) of that subset equals Yjs's
+//   (e) pending the C merge of a random subset (missing dependencies → pending structs and deletes)
+//               carries the same content as Y.mergeUpdates of that subset, and both complete with the
+//               rest of the updates; the C doc's JSON and SV of that subset equal Yjs's
 //   (f) size    the C encoding of the (GC'd) doc is no larger than Y.encodeStateAsUpdate
+// Each CLI call is an ASan process, the suite's main cost; so seeds run in batches of up to 8 in
+// one document: every seed has its own root names ("t.17") and client ids, the updates of the
+// batch are interleaved, and every check is made per seed (per root and per client). A failing
+// batch's seeds are rerun alone to name the seeds that fail by themselves.
 //
 // Environment: CINDER_BIN (default build/test/cinder), CINDER_YJS_SEEDS (default 2000),
-// CINDER_YJS_FIRST_SEED (default 1), CINDER_YJS_SEED (rerun one seed), CINDER_YJS_JOBS (parallel
-// CLI processes). A failing seed's inputs are kept in a temp dir (printed) with a repro.sh.
+// CINDER_YJS_FIRST_SEED (default 1), CINDER_YJS_SEED (run one seed alone), CINDER_YJS_BATCH
+// (seeds per document, default 8, 1 to disable), CINDER_YJS_JOBS (parallel CLI processes).
+// A failing batch's inputs are kept in a temp dir (printed) with a repro.sh. A long local run:
+//   CINDER_YJS_SEEDS=100000 CINDER_YJS_FIRST_SEED=100000 node --test tests/yjs/differential.test.mjs
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
@@ -34,7 +40,9 @@ const BIN = path.resolve(ROOT, process.env.CINDER_BIN ?? 'build/test/cinder')
 const ONE_SEED = process.env.CINDER_YJS_SEED
 const FIRST = Number(process.env.CINDER_YJS_FIRST_SEED ?? 1)
 const COUNT = ONE_SEED !== undefined ? 1 : Number(process.env.CINDER_YJS_SEEDS ?? 2000)
-const JOBS = Number(process.env.CINDER_YJS_JOBS ?? Math.max(2, Math.min(6, os.availableParallelism() + 1)))
+const JOBS = Number(process.env.CINDER_YJS_JOBS ?? Math.max(3, Math.min(8, os.availableParallelism() + 1)))
+const BATCH = Math.min(12, Number(process.env.CINDER_YJS_BATCH ?? 8)) // seeds per document (see checkBatch)
+const MAX_FAILED_BATCHES = 25 // then stop: a broken engine fails fast
 
 // ---------------------------------------------------------------------------------------------
 // CLI runner with a small process pool
@@ -139,20 +147,19 @@ function tmp () {
   return tmpRoot
 }
 
-async function checkSeed (seed) {
-  const { pool: updates, docs, rng } = generateSession(seed)
+let yjsMs = 0 // time spent on the Node side (generation, yjs oracles, checks)
+
+// One seed's session and the inputs derived from it. Its roots are tagged with the seed ("t.17")
+// and its client ids come from slot seed % 12, so that up to 12 consecutive seeds share one doc.
+function prepareSeed (seed) {
+  const { pool: updates, docs, rng, roots, clientIds } = generateSession(seed, {
+    tag: seed, idSlot: seed % 12, steps: seed % 50 === 0 ? 150 : undefined // every 50th: long session
+  })
   // Delivery to the engine: shuffled, ~10% delivered twice.
   const order = rng.shuffle([...updates])
   for (let i = 0, n = order.length; i < n; i++) {
     if (rng.chance(0.1)) order.splice(rng.int(order.length + 1), 0, order[i])
   }
-  const ref = settle(freshDoc(...order))
-  const expected = canonicalJson(docJson(ref))
-  const refSv = Y.encodeStateVector(ref)
-  const refState = Y.encodeStateAsUpdate(ref)
-  const refClocks = Y.decodeStateVector(refSv)
-  const allLog = encodeLog(order)
-
   // Lagging peer for (d): a session doc as it ended, or a doc built from a random subset.
   let peer
   if (rng.chance(0.5)) {
@@ -162,59 +169,131 @@ async function checkSeed (seed) {
     peer = freshDoc(...order.filter(() => rng.chance(p)))
   }
   const peerClocks = Y.decodeStateVector(Y.encodeStateVector(peer))
+  const sessionClocks = Y.decodeStateVector(Y.encodeStateVector(freshDoc(...updates)))
   const svEntries = [...peerClocks.entries()]
-  if (rng.chance(0.3)) svEntries.push([987654321, rng.range(1, 50)]) // client the doc never saw
-  for (const [client, clock] of refClocks) {
+  if (rng.chance(0.3)) svEntries.push([987654321 + seed, rng.range(1, 50)]) // a client nobody has
+  for (const [client, clock] of sessionClocks) {
     // Clock beyond the end (harmless where the peer already has all of that client), or explicit 0.
     if (peerClocks.get(client) === clock && rng.chance(0.3)) {
       const i = svEntries.findIndex(([c]) => c === client)
       svEntries[i] = [client, clock + rng.range(1, 100)]
     } else if (!peerClocks.has(client) && rng.chance(0.3)) svEntries.push([client, 0])
   }
-  rng.shuffle(svEntries) // any client order must be accepted
-  const svBytes = encodeSv(svEntries)
-  const svFile = path.join(tmp(), `s${seed}.sv`)
-  fs.writeFileSync(svFile, svBytes)
-
   // Subset for (e): each update with probability 1/2, dependencies missing on purpose.
   const pick = order.map(() => rng.chance(0.5))
   const subset = order.filter((_, i) => pick[i])
   const rest = order.filter((_, i) => !pick[i])
-  const subLog = encodeLog(subset)
+  return { seed, roots, clientIds, order, peerState: Y.encodeStateAsUpdate(peer), svEntries, subset, rest }
+}
 
-  // On the subset, odd seeds also check the C doc's JSON, even seeds its SV (pending excluded).
-  const subVerb = seed % 2 ? 'json' : 'sv'
-  let rJson, rSv, rMerge, rDiff, rSub, rSub2
+// Random interleaving of several lists, each one's order kept.
+function interleave (rng, lists) {
+  const idx = lists.map(() => 0)
+  const out = []
+  let left = lists.reduce((a, l) => a + l.length, 0)
+  while (left > 0) {
+    let r = rng.int(left)
+    let k = 0
+    while (r >= lists[k].length - idx[k]) { r -= lists[k].length - idx[k]; k++ }
+    out.push(lists[k][idx[k]++])
+    left--
+  }
+  return out
+}
+
+// Seeds → batches of up to BATCH seeds whose client ids are disjoint.
+function batchesOf (seeds) {
+  const batches = []
+  let cur = []; let taken = new Set()
+  for (const seed of seeds) {
+    const ids = generateSession(seed, { tag: seed, idSlot: seed % 12, steps: 0 }).clientIds
+    if (cur.length >= BATCH || cur.some((s) => s % 12 === seed % 12) || ids.some((id) => taken.has(id))) {
+      batches.push(cur); cur = []; taken = new Set()
+    }
+    cur.push(seed)
+    for (const id of ids) taken.add(id)
+  }
+  if (cur.length) batches.push(cur)
+  return batches
+}
+
+// Runs the seeds of one batch through the engine as one document (their roots and clients are
+// disjoint) and checks everything per seed. Returns null or { seeds, failures, dir }.
+async function checkBatch (seeds) {
+  let tStart = performance.now()
+  const ps = seeds.map(prepareSeed)
+  const rng = makeRng(0x5eed ^ seeds[0] ^ (seeds.length << 20))
+  const order = interleave(rng, ps.map((p) => p.order))
+  const subset = interleave(rng, ps.map((p) => p.subset))
+  const rest = ps.flatMap((p) => p.rest)
+  const svEntries = rng.shuffle(ps.flatMap((p) => p.svEntries)) // any client order must be accepted
+  const seedOfClient = new Map()
+  for (const p of ps) for (const c of p.clientIds) seedOfClient.set(c, p.seed)
+
+  const ref = settle(freshDoc(...order))
+  const expected = new Map(ps.map((p) => [p.seed, canonicalJson(docJson(ref, p.roots))]))
+  const refSv = Y.encodeStateVector(ref)
+  const refState = Y.encodeStateAsUpdate(ref)
+  const refClocks = Y.decodeStateVector(refSv)
+  const fromY = settle(freshDoc(Y.mergeUpdates(subset)))
+  const subJson = new Map(ps.map((p) => [p.seed, canonicalJson(docJson(fromY, p.roots))]))
+  const subSv = toHex(Y.encodeStateVector(fromY))
+  const allLog = encodeLog(order)
+  const subLog = encodeLog(subset)
+  const svBytes = encodeSv(svEntries)
+  const svFile = path.join(tmp(), `b${seeds[0]}.sv`)
+  fs.writeFileSync(svFile, svBytes)
+
+  let rJson, rSv, rMerge, rDiff, rSub, rSubJson, rSubSv
+  yjsMs += performance.now() - tStart
   try {
-    [rJson, rSv, rMerge, rDiff, rSub, rSub2] = await Promise.all([
+    [rJson, rSv, rMerge, rDiff, rSub, rSubJson, rSubSv] = await Promise.all([
       cli(['json', '--log', '-'], allLog),
       cli(['sv', '--log', '-'], allLog),
       cli(['merge', '--log', '-'], allLog),
       cli(['diff', svFile, '--log', '-'], allLog),
       cli(['merge', '--log', '-'], subLog),
-      cli([subVerb, '--log', '-'], subLog)
+      cli(['json', '--log', '-'], subLog),
+      cli(['sv', '--log', '-'], subLog)
     ])
   } finally {
     fs.rmSync(svFile, { force: true })
   }
+  tStart = performance.now()
 
-  const failures = []
+  const failures = [] // { seed (or null: the batch), msg }
   const check = (name, fn) => {
-    try { fn() } catch (e) { failures.push(`${name}: ${e.message}`) }
+    try { fn() } catch (e) { failures.push({ seed: e.seed ?? null, msg: `${name}: ${e.message}` }) }
   }
+  const perSeed = (json, want, what) => { // json: the doc's content as an object (all seeds)
+    const known = new Set(ps.flatMap((p) => p.roots.map(([n]) => n)))
+    for (const k of Object.keys(json)) if (!known.has(k)) throw new Error(`${what}: unexpected root ${JSON.stringify(k)}`)
+    for (const p of ps) {
+      const mine = {}
+      for (const [n] of p.roots) if (n in json) mine[n] = json[n]
+      try {
+        assert.equal(canonicalJson(mine), want.get(p.seed), `${what} (seed ${p.seed})`)
+      } catch (e) { e.seed = p.seed; throw e }
+    }
+  }
+  const docObj = (d) => docJson(d, ps.flatMap((p) => p.roots))
+  const svFail = (got, want, what) => {
+    if (got === want) return
+    const g = Y.decodeStateVector(Buffer.from(got, 'hex')); const w = Y.decodeStateVector(Buffer.from(want, 'hex'))
+    const bad = [...new Set([...g.keys(), ...w.keys()])].filter((c) => g.get(c) !== w.get(c))
+    const e = new Error(`${what}: C ${got} != yjs ${want}; clients ${bad.map((c) => `${c}: ${g.get(c)} vs ${w.get(c)}`).join(', ')}`)
+    e.seed = seedOfClient.get(bad[0]) ?? null
+    throw e
+  }
+
   check('sanity(yjs)', () => assert.ok(!hasPending(ref), 'the Yjs reference has pending structs'))
-  check('(a) json', () => {
-    assert.equal(canonicalJson(parseCJson(rJson, 'json')), expected)
-  })
-  check('(b) sv', () => {
-    ok(rSv, 'sv')
-    assert.ok(eqBytes(rSv.stdout, refSv), `C sv ${toHex(rSv.stdout)} != yjs ${toHex(refSv)}`)
-  })
+  check('(a) json', () => perSeed(parseCJson(rJson, 'json'), expected, 'C json'))
+  check('(b) sv', () => { ok(rSv, 'sv'); svFail(toHex(rSv.stdout), toHex(refSv), 'C sv') })
   check('(c) state', () => {
     ok(rMerge, 'merge')
     const d = freshDoc(rMerge.stdout)
-    assert.equal(canonicalJson(docJson(d)), expected, 'content of C state in a fresh Yjs doc')
-    assert.equal(toHex(Y.encodeStateVector(d)), toHex(refSv), 'SV of C state in a fresh Yjs doc')
+    perSeed(docObj(d), expected, 'C state read by a fresh Yjs doc')
+    svFail(toHex(Y.encodeStateVector(d)), toHex(refSv), 'SV of the C state in a fresh Yjs doc')
     assert.ok(!hasPending(d), 'C state leaves pending structs/deletes in a fresh Yjs doc')
   })
   check('(f) size', () => {
@@ -228,64 +307,54 @@ async function checkSeed (seed) {
     const sv = new Map(svEntries)
     for (const [client, end] of refClocks) {
       const have = sv.get(client) ?? 0
-      if (have >= end) {
-        assert.ok(!meta.from.has(client), `diff has structs of client ${client} although sv has ${have} >= ${end}`)
-      } else {
-        assert.equal(meta.from.get(client), have, `diff of client ${client} starts at ${meta.from.get(client)}, sv clock ${have}`)
-        assert.equal(meta.to.get(client), end, `diff of client ${client} ends at ${meta.to.get(client)}`)
-      }
+      try {
+        if (have >= end) {
+          assert.ok(!meta.from.has(client), `diff has structs of client ${client} although the sv has ${have} >= ${end}`)
+        } else {
+          assert.equal(meta.from.get(client), have, `diff of client ${client} starts at ${meta.from.get(client)}, sv clock ${have}`)
+          assert.equal(meta.to.get(client), end, `diff of client ${client} ends at ${meta.to.get(client)}`)
+        }
+      } catch (e) { e.seed = seedOfClient.get(client); throw e }
     }
     for (const client of meta.from.keys()) assert.ok(refClocks.has(client), `diff has unknown client ${client}`)
+    const peer = freshDoc(...ps.map((p) => p.peerState))
     Y.applyUpdate(peer, rDiff.stdout)
     const done = settle(peer)
-    assert.equal(canonicalJson(docJson(done)), expected, 'lagging peer content after the C diff')
-    assert.equal(toHex(Y.encodeStateVector(done)), toHex(refSv), 'lagging peer SV after the C diff')
+    perSeed(docObj(done), expected, 'lagging peer after the C diff')
+    svFail(toHex(Y.encodeStateVector(done)), toHex(refSv), 'lagging peer SV after the C diff')
     assert.ok(!hasPending(done), 'lagging peer still has pending structs/deletes after the C diff')
   })
-  const fromY = settle(freshDoc(Y.mergeUpdates(subset)))
-  const subJson = canonicalJson(docJson(fromY))
-  const subSv = toHex(Y.encodeStateVector(fromY))
   check('(e) merge subset', () => {
     ok(rSub, 'merge(subset)')
     const fromC = settle(freshDoc(rSub.stdout))
-    assert.equal(canonicalJson(docJson(fromC)), subJson, 'content of C merge(subset) != Y.mergeUpdates(subset)')
-    assert.equal(toHex(Y.encodeStateVector(fromC)), subSv, 'SV of C merge(subset) != of Y.mergeUpdates(subset)')
+    perSeed(docObj(fromC), subJson, 'C merge(subset) read by a fresh Yjs doc vs Y.mergeUpdates(subset)')
+    svFail(toHex(Y.encodeStateVector(fromC)), subSv, 'SV of C merge(subset) vs Y.mergeUpdates(subset)')
     for (const u of rest) Y.applyUpdate(fromC, u)
     const done = settle(fromC)
-    assert.equal(canonicalJson(docJson(done)), expected, 'C merge(subset) + rest: pending structs/deletes lost?')
-    assert.equal(toHex(Y.encodeStateVector(done)), toHex(refSv), 'SV of C merge(subset) + rest')
+    perSeed(docObj(done), expected, 'C merge(subset) + the rest (pending structs/deletes lost?)')
+    svFail(toHex(Y.encodeStateVector(done)), toHex(refSv), 'SV of C merge(subset) + the rest')
   })
-  check(`(e) ${subVerb} subset (pending)`, () => {
-    if (subVerb === 'json') {
-      assert.equal(canonicalJson(parseCJson(rSub2, 'json(subset)')), subJson, 'C json of a subset with missing dependencies')
-    } else {
-      ok(rSub2, 'sv(subset)')
-      assert.equal(toHex(rSub2.stdout), subSv, 'C sv of a subset with missing dependencies')
-    }
-  })
-
+  check('(e) json subset (pending)', () => perSeed(parseCJson(rSubJson, 'json(subset)'), subJson, 'C json of a subset with missing dependencies'))
+  check('(e) sv subset (pending)', () => { ok(rSubSv, 'sv(subset)'); svFail(toHex(rSubSv.stdout), subSv, 'C sv of a subset with missing dependencies') })
+  yjsMs += performance.now() - tStart
   if (failures.length === 0) return null
+
   // Keep everything needed to reproduce.
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cinder-yjs-seed${seed}-`))
-  fs.writeFileSync(path.join(dir, 'all.log'), allLog)
-  fs.writeFileSync(path.join(dir, 'subset.log'), subLog)
-  fs.writeFileSync(path.join(dir, 'rest.log'), encodeLog(rest))
-  fs.writeFileSync(path.join(dir, 'peer.sv'), svBytes)
-  fs.writeFileSync(path.join(dir, 'expected.json'), expected + '\n')
-  fs.writeFileSync(path.join(dir, 'yjs-state.bin'), refState)
-  fs.writeFileSync(path.join(dir, 'c-json.out'), rJson.stdout)
-  fs.writeFileSync(path.join(dir, 'c-merge.bin'), rMerge.stdout)
-  fs.writeFileSync(path.join(dir, 'c-diff.bin'), rDiff.stdout)
-  fs.writeFileSync(path.join(dir, 'c-merge-subset.bin'), rSub.stdout)
-  fs.writeFileSync(path.join(dir, 'expected-subset.json'), subJson + '\n')
-  fs.writeFileSync(path.join(dir, 'failures.txt'), failures.join('\n') + '\n')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `cinder-yjs-seed${seeds.length === 1 ? seeds[0] : `s${seeds[0]}-${seeds.at(-1)}`}-`))
+  const w = (name, data) => fs.writeFileSync(path.join(dir, name), data)
+  w('all.log', allLog); w('subset.log', subLog); w('rest.log', encodeLog(rest)); w('peer.sv', svBytes)
+  w('expected.json', canonicalJson(docObj(ref)) + '\n'); w('expected-subset.json', canonicalJson(docObj(fromY)) + '\n')
+  w('yjs-state.bin', refState); w('c-json.out', rJson.stdout); w('c-merge.bin', rMerge.stdout)
+  w('c-diff.bin', rDiff.stdout); w('c-merge-subset.bin', rSub.stdout)
+  w('failures.txt', failures.map((f) => `[seed ${f.seed ?? 'batch ' + seeds.join(',')}] ${f.msg}`).join('\n') + '\n')
   fs.writeFileSync(path.join(dir, 'repro.sh'), [
-    '#!/bin/sh', `# seed ${seed}: CINDER_YJS_SEED=${seed} node --test tests/yjs/differential.test.mjs`,
+    '#!/bin/sh', `# seeds ${seeds.join(', ')}: CINDER_YJS_SEED=<seed> node --test tests/yjs/differential.test.mjs`,
+    '# shrink: node tests/yjs/minimize.mjs json|sv|state|crash all.log',
     `B=\${CINDER_BIN:-${BIN}}`, 'cd "$(dirname "$0")"',
     '$B yjs json --log all.log; echo', '$B yjs sv --log all.log | xxd', '$B yjs merge --log all.log | xxd | tail -3',
     '$B yjs diff peer.sv --log all.log | xxd | tail -3', '$B yjs merge --log subset.log | xxd | tail -3', '$B yjs json --log subset.log; echo', ''
   ].join('\n'), { mode: 0o755 })
-  return { seed, dir, failures }
+  return { seeds, dir, failures }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,33 +476,57 @@ test('--stats prints one JSON line on stderr', async () => {
 test(`differential against yjs: ${COUNT} seeded sessions`, { timeout: 30 * 60 * 1000 }, async (t) => {
   await requireEngine()
   const seeds = ONE_SEED !== undefined ? [Number(ONE_SEED)] : Array.from({ length: COUNT }, (_, i) => FIRST + i)
+  const batches = batchesOf(seeds)
   const failed = []
   let next = 0
   const t0 = performance.now()
   const worker = async () => {
-    while (next < seeds.length) {
-      const seed = seeds[next++]
+    while (next < batches.length && failed.length < MAX_FAILED_BATCHES) {
+      const batch = batches[next++]
       let res
-      try { res = await checkSeed(seed) } catch (e) { res = { seed, dir: null, failures: [`harness: ${e.stack}`] } }
-      if (res) {
-        failed.push(res)
-        if (failed.length <= 10) {
-          t.diagnostic(`seed ${seed} FAILED (rerun: CINDER_YJS_SEED=${seed}; inputs kept in ${res.dir})\n  ` +
-            res.failures.map((f) => f.slice(0, 1500)).join('\n  '))
-        }
-      }
+      try { res = await checkBatch(batch) } catch (e) { res = { seeds: batch, dir: null, failures: [{ seed: null, msg: `harness: ${e.stack}` }] } }
+      if (res) failed.push(res)
     }
   }
   try {
-    await Promise.all(Array.from({ length: JOBS }, worker))
+    await Promise.all(Array.from({ length: 2 }, worker)) // one prepares while the other's CLI calls run
+    t.diagnostic(`${seeds.length} seeds in ${batches.length} batches in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
+      `(${(yjsMs / 1000).toFixed(1)} s of it generating and checking with yjs), ${JOBS} CLI processes at a time`)
+    // Which seeds fail on their own (the repro is CINDER_YJS_SEED=n)?
+    const alone = new Map()
+    for (const f of failed.slice(0, 8)) {
+      if (f.seeds.length === 1) { alone.set(f.seeds[0], f); continue }
+      const suspects = [...new Set(f.failures.map((x) => x.seed).filter((x) => x !== null))]
+      for (const seed of (suspects.length ? suspects : f.seeds).slice(0, 4)) {
+        const r = await checkBatch([seed])
+        if (r) alone.set(seed, r)
+      }
+    }
+    let shown = 0
+    for (const f of failed) {
+      if (shown++ >= 10) break
+      const seedsMsg = f.seeds.length === 1 ? `seed ${f.seeds[0]}` : `batch of seeds ${f.seeds[0]}..${f.seeds.at(-1)}`
+      t.diagnostic(`${seedsMsg} FAILED (inputs kept in ${f.dir})\n  ` +
+        f.failures.map((x) => `[seed ${x.seed ?? '?'}] ${x.msg.slice(0, 1500)}`).join('\n  '))
+    }
+    if (alone.size) {
+      t.diagnostic(`failing on their own (rerun: CINDER_YJS_SEED=n): ${[...alone.keys()].join(', ')}; inputs: ` +
+        [...alone.values()].map((r) => r.dir).join(' '))
+    }
   } finally {
     if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true })
   }
-  t.diagnostic(`${seeds.length} seeds in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${JOBS} CLI processes at a time`)
   if (failed.length) {
     const byCheck = {}
-    for (const f of failed) for (const m of f.failures) { const k = m.split(':')[0]; byCheck[k] = (byCheck[k] ?? 0) + 1 }
-    assert.fail(`${failed.length}/${seeds.length} seeds failed; by check: ${JSON.stringify(byCheck)}; ` +
-      `first seeds: ${failed.slice(0, 20).map((f) => f.seed).sort((a, b) => a - b).join(', ')}`)
+    const badSeeds = new Set()
+    for (const f of failed) {
+      for (const x of f.failures) {
+        const k = x.msg.split(':')[0]; byCheck[k] = (byCheck[k] ?? 0) + 1
+        if (x.seed !== null) badSeeds.add(x.seed)
+      }
+    }
+    const stopped = next < batches.length ? ` (stopped after ${next} of ${batches.length} batches)` : ''
+    assert.fail(`${failed.length}/${batches.length} batches failed${stopped}; failures by check: ${JSON.stringify(byCheck)}; ` +
+      `seeds: ${[...badSeeds].sort((a, b) => a - b).slice(0, 30).join(', ')}`)
   }
 })

@@ -19,6 +19,11 @@ import * as Y from 'yjs'
 export const ROOTS = [
   ['t', 'text'], ['u', 'text'], ['a', 'array'], ['m', 'map'], ['ü📝', 'map'], ['x', 'xml']
 ]
+// The same roots with a tag in their names ("t.17"): sessions with different tags (and disjoint
+// client ids, see `idSlot`) can live in one document without touching each other.
+export function rootsFor (tag) {
+  return tag === undefined ? ROOTS : ROOTS.map(([n, k]) => [`${n}.${tag}`, k])
+}
 
 // sfc32, seeded through splitmix32: small, fast, deterministic across platforms.
 export function makeRng (seed) {
@@ -174,7 +179,7 @@ function rootOf (doc, name, kind) {
 }
 
 // All live shared types of a doc, with their depth.
-function collectTypes (doc) {
+function collectTypes (doc, roots) {
   const out = []
   const visit = (t, depth) => {
     out.push([t, depth])
@@ -185,7 +190,7 @@ function collectTypes (doc) {
       for (const v of t.toArray()) if (v instanceof Y.AbstractType) visit(v, depth + 1)
     }
   }
-  for (const [name, kind] of ROOTS) visit(rootOf(doc, name, kind), 0)
+  for (const [name, kind] of roots) visit(rootOf(doc, name, kind), 0)
   return out
 }
 
@@ -268,20 +273,20 @@ function editXml (rng, x, depth) {
   }
 }
 
-function editRandom (rng, doc) {
-  const types = collectTypes(doc)
+function editRandom (rng, doc, roots) {
+  const types = collectTypes(doc, roots)
   // Favour roots a bit, so that roots get content early.
-  const [t, depth] = rng.chance(0.4) ? types[rng.int(ROOTS.length)] : rng.pick(types)
+  const [t, depth] = rng.chance(0.4) ? types[rng.int(roots.length)] : rng.pick(types)
   if (t instanceof Y.XmlText) editText(rng, t, true, false)
-  else if (t instanceof Y.Text) editText(rng, t, false, t === doc.getText('u'))
+  else if (t instanceof Y.Text) editText(rng, t, false, t === doc.getText(roots[1][0]))
   else if (t instanceof Y.Array) editArray(rng, t, depth)
   else if (t instanceof Y.Map) editMap(rng, t, depth)
   else editXml(rng, t, depth)
 }
 
 // Several docs insert at the same index of the same root (same origins when they are in sync).
-function conflictBurst (rng, docs) {
-  const [name, kind] = rng.pick(ROOTS)
+function conflictBurst (rng, docs, roots) {
+  const [name, kind] = rng.pick(roots)
   const atEnd = rng.chance(0.3)
   for (const doc of docs) {
     if (!rng.chance(0.7)) continue
@@ -295,27 +300,32 @@ function conflictBurst (rng, docs) {
   }
 }
 
-function distinctClientIds (rng, n) {
+// slot 0..11: sessions with different slots get disjoint small ids (random uint32 ids may still
+// collide, with negligible probability; callers that mix sessions check).
+function distinctClientIds (rng, n, slot = 0) {
   const ids = new Set()
   const style = rng.int(3)
   while (ids.size < n) {
-    if (style === 0) ids.add(rng.range(1, 9)) // small ids: same-byte varUints, ordering ties
+    if (style === 0) ids.add(10 * slot + rng.range(1, 9)) // small ids: one-byte varUints, ordering ties
     else if (style === 1) ids.add(rng.int(4294967295) + 1) // full uint32 range like yjs
-    else ids.add(rng.chance(0.5) ? rng.range(1, 200) : 2147483600 + rng.int(200))
+    else ids.add((rng.chance(0.5) ? 0 : 2147483600) + 200 * slot + rng.range(1, 200))
   }
   return [...ids]
 }
 
 /**
  * Generate a session.
- * @returns {{ pool: Uint8Array[], docs: Y.Doc[], clientIds: number[] }}
+ * opts: docs, steps (defaults drawn from the seed), tag (root names, see rootsFor), idSlot (0..11).
+ * @returns {{ pool: Uint8Array[], docs: Y.Doc[], clientIds: number[], roots, rng }}
  *   pool: every update event of every doc and every sync diff, in creation order.
  */
 export function generateSession (seed, opts = {}) {
   const rng = makeRng(seed)
+  const roots = rootsFor(opts.tag)
   const nDocs = opts.docs ?? rng.range(2, 5)
-  const steps = opts.steps ?? rng.range(4, 40)
-  const ids = distinctClientIds(rng, nDocs)
+  const drawnSteps = rng.range(4, 40) // drawn even when overridden: same ids either way
+  const steps = opts.steps ?? drawnSteps
+  const ids = distinctClientIds(rng, nDocs, opts.idSlot ?? 0)
   const pool = []
   const docs = []
   const logs = []
@@ -333,9 +343,9 @@ export function generateSession (seed, opts = {}) {
       const i = rng.int(nDocs)
       const doc = docs[i]
       const nOps = rng.range(1, 3)
-      doc.transact(() => { for (let k = 0; k < nOps; k++) editRandom(rng, doc) })
+      doc.transact(() => { for (let k = 0; k < nOps; k++) editRandom(rng, doc, roots) })
     } else if (r < 0.65) {
-      conflictBurst(rng, docs)
+      conflictBurst(rng, docs, roots)
     } else if (r < 0.92) {
       // Partial exchange: some of A's updates reach B, shuffled, some twice.
       const a = rng.int(nDocs); const b = rng.int(nDocs)
@@ -356,13 +366,13 @@ export function generateSession (seed, opts = {}) {
       Y.applyUpdate(docs[b], diff)
     }
   }
-  return { pool, docs, clientIds: ids, rng }
+  return { pool, docs, clientIds: ids, roots, rng }
 }
 
 // Content of a doc under the CLI's JSON convention: one key per non-empty root.
-export function docJson (doc) {
+export function docJson (doc, roots = ROOTS) {
   const out = {}
-  for (const [name, kind] of ROOTS) {
+  for (const [name, kind] of roots) {
     const t = rootOf(doc, name, kind)
     const v = kind === 'text' ? t.toString() : kind === 'xml' ? t.toString() : t.toJSON()
     if (isEmpty(v)) continue
