@@ -208,6 +208,7 @@ static void http_dispatch(conn_t *c, const http_request_t *req, const char *body
   }
   if (http_path_is(req, "/healthz", "")) {
     if (!http_method_is(req, "GET") && !http_method_is(req, "HEAD")) {
+      log_info("conn %s: %.*s /healthz: method not allowed", c->peer, (int)req->method_len, req->method);
       http_respond_error(c, 405, "method not allowed");
       return;
     }
