@@ -271,3 +271,38 @@ export async function rawWebSocket(port, opts = {}) {
   const client = new RawClient(sock, buf.subarray(response.used));
   return { client, response, key };
 }
+
+// Rejects after ms with a message naming what was awaited (so a missing log line or event fails
+// the test instead of hanging it).
+export function within(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms); }),
+  ]);
+}
+
+// Awaits a server log line matching re, for at most ms.
+export function logLine(server, re, ms = 5000) {
+  return within(server.waitForLog(re), ms, `server log line ${re}`);
+}
+
+// startServer() resolves on the "listening" log line, but the server prints it before its worker
+// threads have called listen() (server.c logs right after creating the threads; worker_main()
+// calls uv_listen()), so an immediate connect is sometimes refused. Until that is fixed, the
+// suites wait until a TCP connection is accepted; operations.test.mjs has the test for the race.
+// Resolves with the local port of the probe connection (closed by us at once).
+export async function untilAccepting(port, ms = 5000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      const sock = await tcpConnect(port);
+      const p = sock.localPort;
+      sock.destroy();
+      return p;
+    } catch (e) {
+      if (e.code !== 'ECONNREFUSED' || Date.now() > deadline) throw e;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  }
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startServer } from './server.mjs';
 import {
-  OP, frame, closePayload, phxBinaryPush, rawWebSocket, acceptKey,
+  OP, frame, closePayload, phxBinaryPush, rawWebSocket, acceptKey, logLine, untilAccepting,
 } from './raw.mjs';
 
 const MAX_MESSAGE = 65536;
@@ -15,6 +15,7 @@ let bystanders = []; // one healthy raw client per worker
 
 before(async () => {
   server = await startServer({ workers: 2, args: ['--max-message', String(MAX_MESSAGE)] });
+  await untilAccepting(server.port);
   // Keep opening sockets until both workers hold one, so "affects only that client" is checked
   // on the bad client's own worker as well as on the other one.
   const byWorker = new Map();
@@ -58,8 +59,8 @@ async function expectFailure(act, code, logRe, opts = {}) {
   // Answer the close as a client should; the server then closes TCP.
   client.send(frame(OP.CLOSE, closePayload(code)));
   await client.closed;
-  await server.waitForLog(new RegExp(peerRe(port) + logRe));
-  await server.waitForLog(new RegExp(`${peerRe(port)}closing WebSocket with ${code}`));
+  await logLine(server, new RegExp(peerRe(port) + logRe));
+  await logLine(server, new RegExp(`${peerRe(port)}closing WebSocket with ${code}`));
   await assertOthersUnaffected();
   return f;
 }
