@@ -23,6 +23,10 @@ yjs_doc *yjs_doc_new(unsigned flags) {
   return doc;
 }
 
+int yjs_doc_has_pending(const yjs_doc *doc) {
+  return doc && (doc->pending != NULL || doc->pending_ds.n > 0);
+}
+
 void ydoc_free_pending(yjs_doc *doc) {
   free(doc->pending);
   doc->pending = NULL;

@@ -63,6 +63,10 @@ static void js_number(ybuf *b, double v) {
 
 static void json_string(ybuf *b, const uint8_t *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
+  if (!n) {
+    ybuf_str(b, "\"\"");
+    return;
+  }
   ybuf_reserve(b, n + 2);
   ybuf_u8(b, '"');
   size_t run = 0;
@@ -649,7 +653,7 @@ static void xml_text_op(ybuf *b, fattr *attrs, size_t nattrs, const ybuf *insert
         jw_value(&j, &kvs[nk].val, 0);
         nk++;
       }
-      qsort(kvs, nk, sizeof(*kvs), kv_cmp);
+      if (nk > 1) qsort(kvs, nk, sizeof(*kvs), kv_cmp);
       for (size_t k = 0; k < nk; k++) {
         ybuf_u8(b, ' ');
         ybuf_write(b, kvs[k].key.data, kvs[k].key.len);

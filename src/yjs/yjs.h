@@ -84,6 +84,10 @@ int yjs_doc_apply_update_v1(yjs_doc *doc, const uint8_t *update, size_t len, int
 int yjs_doc_apply_update_v1_event(yjs_doc *doc, const uint8_t *update, size_t len,
                                   uint8_t **event, size_t *event_len, yjs_error *err);
 
+/* 1 if the document holds pending structs or pending deletions (waiting for missing
+ * dependencies), else 0. */
+int yjs_doc_has_pending(const yjs_doc *doc);
+
 /* The state vector (Y.encodeStateVector(doc)): client -> next clock, descending client order.
  * Pending structs are not included. */
 int yjs_doc_encode_state_vector(const yjs_doc *doc, uint8_t **out, size_t *out_len);
