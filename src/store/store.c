@@ -294,10 +294,7 @@ static void store_main(void *arg) {
 
 /* --- open / close -------------------------------------------------------------------------- */
 
-store_t *store_open_config(const char *data_dir, const store_config_t *cfg, char *err,
-                           size_t errlen) {
-  store_backend_t *b = store_backend_open(data_dir, 0, err, errlen, NULL);
-  if (!b) return NULL;
+store_t *store_start(store_backend_t *b, const store_config_t *cfg, char *err, size_t errlen) {
   store_t *s = xcalloc(1, sizeof *s);
   s->backend = b;
   s->max_batch = cfg && cfg->max_batch ? cfg->max_batch : STORE_DEFAULT_MAX_BATCH;
@@ -315,6 +312,13 @@ store_t *store_open_config(const char *data_dir, const store_config_t *cfg, char
     return NULL;
   }
   return s;
+}
+
+store_t *store_open_config(const char *data_dir, const store_config_t *cfg, char *err,
+                           size_t errlen) {
+  store_backend_t *b = store_backend_open(data_dir, 0, err, errlen, NULL);
+  if (!b) return NULL;
+  return store_start(b, cfg, err, errlen);
 }
 
 store_t *store_open(const char *data_dir, char *err, size_t errlen) {

@@ -76,6 +76,11 @@ store_t *store_open(const char *data_dir, char *err, size_t errlen);
 store_t *store_open_config(const char *data_dir, const store_config_t *cfg, char *err,
                            size_t errlen);
 
+/* Starts the storage thread on a backend opened by the caller (store_backend.h): another backend
+ * than SQLite, or one wrapped by a test. s owns b from then on (on failure b is closed). */
+typedef struct store_backend store_backend_t;
+store_t *store_start(store_backend_t *b, const store_config_t *cfg, char *err, size_t errlen);
+
 /* Finishes every queued request (their completions are still submitted to their executors, which
  * must therefore still run tasks or drain their inbox later), commits, joins the thread, closes the
  * backend and frees s. Nothing may be submitted to s once store_close has begun. */

@@ -2,7 +2,8 @@
  * requesting executor (a small one, as a worker is: tasks go into a lock-free inbox and a
  * uv_async wakes the loop). Checks that completions arrive on the loop thread and in order, that
  * store_flush is a barrier (another connection sees the data), that store_close finishes what is
- * queued, load after compact, a failing request inside a batch, producers on several threads;
+ * queued, load after compact, a failing request inside a batch, producers on several threads,
+ * a failed commit and a transaction the database abandoned (a backend wrapped with faults);
  * and measures appends/s with batching against one transaction per append. */
 #include <ftw.h>
 #include <setjmp.h>
@@ -458,6 +459,191 @@ static void test_producers_on_threads(void **state) {
   }
 }
 
+/* --- whole-transaction failures (a backend wrapped with injected faults) ------------------- */
+
+/* Delegates to SQLite, except: a load of "gate" blocks until the test opens the gate (so that
+ * everything submitted meanwhile lands in the next batch, deterministically); commit number
+ * fail_commit fails (after a real rollback); an append of "BOOM" makes the database abandon the
+ * transaction, as SQLite does on a full disk. */
+typedef struct faulty {
+  store_backend_t base; /* first */
+  store_backend_t *inner;
+  uv_sem_t entered, gate;
+  int commits, fail_commit;
+} faulty_t;
+
+static void faulty_copy_err(faulty_t *f) {
+  snprintf(f->base.errmsg, sizeof f->base.errmsg, "%s", store_backend_errmsg(f->inner));
+}
+static void faulty_close(store_backend_t *b) {
+  faulty_t *f = (faulty_t *)b;
+  store_backend_close(f->inner);
+  uv_sem_destroy(&f->entered);
+  uv_sem_destroy(&f->gate);
+  free(f);
+}
+static int faulty_begin(store_backend_t *b) {
+  faulty_t *f = (faulty_t *)b;
+  int rc = store_backend_begin(f->inner);
+  faulty_copy_err(f);
+  return rc;
+}
+static int faulty_commit(store_backend_t *b) {
+  faulty_t *f = (faulty_t *)b;
+  if (++f->commits == f->fail_commit) {
+    store_backend_rollback(f->inner);
+    snprintf(b->errmsg, sizeof b->errmsg, "injected commit failure");
+    return STORE_EIO;
+  }
+  int rc = store_backend_commit(f->inner);
+  faulty_copy_err(f);
+  return rc;
+}
+static int faulty_rollback(store_backend_t *b) {
+  return store_backend_rollback(((faulty_t *)b)->inner);
+}
+static bool faulty_in_transaction(store_backend_t *b) {
+  return store_backend_in_transaction(((faulty_t *)b)->inner);
+}
+static int faulty_load(store_backend_t *b, const char *doc, store_load_result_t *out) {
+  faulty_t *f = (faulty_t *)b;
+  if (!strcmp(doc, "gate")) {
+    uv_sem_post(&f->entered);
+    uv_sem_wait(&f->gate);
+    memset(out, 0, sizeof *out);
+    return 0;
+  }
+  int rc = store_backend_load(f->inner, doc, out);
+  faulty_copy_err(f);
+  return rc;
+}
+static int faulty_append(store_backend_t *b, const char *doc, const uint8_t *data, size_t len,
+                         int64_t *seq) {
+  faulty_t *f = (faulty_t *)b;
+  if (len == 4 && !memcmp(data, "BOOM", 4)) {
+    store_backend_rollback(f->inner);
+    snprintf(b->errmsg, sizeof b->errmsg, "injected: database or disk is full");
+    *seq = 0;
+    return STORE_EFULL;
+  }
+  int rc = store_backend_append(f->inner, doc, data, len, seq);
+  faulty_copy_err(f);
+  return rc;
+}
+static int faulty_compact(store_backend_t *b, const char *doc, const uint8_t *state, size_t len,
+                          int64_t upto) {
+  return store_backend_compact(((faulty_t *)b)->inner, doc, state, len, upto);
+}
+static int faulty_list(store_backend_t *b, store_doc_info_t **docs, size_t *n) {
+  return store_backend_list(((faulty_t *)b)->inner, docs, n);
+}
+static int faulty_remove(store_backend_t *b, const char *doc, size_t *removed) {
+  return store_backend_delete(((faulty_t *)b)->inner, doc, removed);
+}
+static const store_backend_ops_t faulty_ops = {
+    .name = "faulty", .close = faulty_close, .begin = faulty_begin, .commit = faulty_commit,
+    .rollback = faulty_rollback, .in_transaction = faulty_in_transaction, .load = faulty_load,
+    .append = faulty_append, .compact = faulty_compact, .list = faulty_list,
+    .remove = faulty_remove,
+};
+
+static faulty_t *start_faulty(fixture_t *f) {
+  store_close(f->s);
+  faulty_t *fb = calloc(1, sizeof *fb);
+  fb->base.ops = &faulty_ops;
+  char err[256];
+  fb->inner = store_backend_open(f->dir, 0, err, sizeof err, NULL);
+  assert_non_null(fb->inner);
+  uv_sem_init(&fb->entered, 0);
+  uv_sem_init(&fb->gate, 0);
+  f->s = store_start(&fb->base, NULL, err, sizeof err);
+  assert_non_null(f->s);
+  /* Hold the store thread inside a batch of its own. */
+  store_load(f->s, "gate", NULL, NULL, NULL);
+  uv_sem_wait(&fb->entered);
+  return fb;
+}
+
+typedef struct fault_check {
+  fixture_t *f;
+  int expect_status;
+  int failed, ok;
+  int64_t last_seq;
+} fault_check_t;
+
+static void on_fault_append(void *ctx, int status, int64_t seq) {
+  fault_check_t *c = ctx;
+  on_loop_thread(&c->f->e);
+  if (status) {
+    assert_int_equal(status, c->expect_status);
+    assert_int_equal(seq, 0);
+    c->failed++;
+  } else {
+    assert_int_equal(seq, 1); /* nothing of the failed transaction is on disk */
+    c->ok++;
+  }
+  c->f->e.pending--;
+}
+
+static void on_fault_load(void *ctx, store_load_result_t *r) {
+  fault_check_t *c = ctx;
+  assert_int_equal(r->status, 0);
+  assert_int_equal(r->count, 1);
+  assert_memory_equal(r->data[0], "after", 5);
+  c->last_seq = r->last_seq;
+  store_load_result_free(r);
+  c->f->e.pending--;
+}
+
+static void on_fault_flush(void *ctx, int status) {
+  fault_check_t *c = ctx;
+  assert_int_equal(status, c->expect_status);
+  c->failed++;
+  /* The store goes on: the next transaction works. */
+  store_append(c->f->s, "doc", (const uint8_t *)"after", 5, &c->f->e.ex, on_fault_append, c);
+  store_load(c->f->s, "doc", &c->f->e.ex, on_fault_load, c);
+  c->f->e.pending += 2; /* the two requests above */
+  c->f->e.pending--;    /* this flush */
+}
+
+static void test_commit_failure_fails_the_batch(void **state) {
+  fixture_t *f = *state;
+  faulty_t *fb = start_faulty(f);
+  fb->fail_commit = 2; /* the gate's batch commits, the next one fails */
+  fault_check_t c = {.f = f, .expect_status = STORE_EIO};
+  f->e.pending = 3;
+  store_append(f->s, "doc", (const uint8_t *)"a1", 2, &f->e.ex, on_fault_append, &c);
+  store_append(f->s, "doc", (const uint8_t *)"a2", 2, &f->e.ex, on_fault_append, &c);
+  store_flush(f->s, &f->e.ex, on_fault_flush, &c);
+  uv_sem_post(&fb->gate);
+  exec_run(&f->e);
+  assert_int_equal(c.failed, 3);
+  assert_int_equal(c.ok, 1);
+  assert_int_equal(c.last_seq, 1);
+}
+
+static void test_lost_transaction_mid_batch(void **state) {
+  fixture_t *f = *state;
+  faulty_t *fb = start_faulty(f);
+  fault_check_t c = {.f = f, .expect_status = STORE_EFULL};
+  f->e.pending = 5;
+  store_append(f->s, "doc", (const uint8_t *)"x1", 2, &f->e.ex, on_fault_append, &c);
+  store_append(f->s, "doc", (const uint8_t *)"x2", 2, &f->e.ex, on_fault_append, &c);
+  store_append(f->s, "doc", (const uint8_t *)"BOOM", 4, &f->e.ex, on_fault_append, &c);
+  /* After the loss the batch goes on in a new transaction. */
+  store_append(f->s, "doc", (const uint8_t *)"after", 5, &f->e.ex, on_fault_append, &c);
+  store_load(f->s, "doc", &f->e.ex, on_fault_load, &c);
+  uv_sem_post(&fb->gate);
+  exec_run(&f->e);
+  assert_int_equal(c.failed, 3);
+  assert_int_equal(c.ok, 1);
+  assert_int_equal(c.last_seq, 1);
+  store_stats_t st;
+  store_get_stats(f->s, &st);
+  assert_int_equal(st.failures, 3);
+  assert_int_equal(committed_entries(f->dir, "doc"), 1);
+}
+
 /* --- throughput ------------------------------------------------------------------------------ */
 
 static double measure(fixture_t *f, store_t *s, int n, uint64_t *transactions) {
@@ -503,6 +689,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_load_after_compact, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failing_request_in_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_producers_on_threads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_commit_failure_fails_the_batch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lost_transaction_mid_batch, setup, teardown),
       cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
