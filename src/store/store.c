@@ -318,7 +318,9 @@ store_t *store_open_config(const char *data_dir, const store_config_t *cfg, char
                            size_t errlen) {
   store_backend_t *b = store_backend_open(data_dir, 0, err, errlen, NULL);
   if (!b) return NULL;
-  return store_start(b, cfg, err, errlen);
+  store_t *s = store_start(b, cfg, err, errlen);
+  if (s) log_info("storage: %s/cinder.db (%s)", data_dir, b->ops->name);
+  return s;
 }
 
 store_t *store_open(const char *data_dir, char *err, size_t errlen) {
