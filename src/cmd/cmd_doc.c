@@ -19,6 +19,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 #include "store/store_backend.h"
+#include "ws/utf8.h"
 #include "yjs/yjs.h"
 
 typedef struct doc_args {
@@ -307,8 +308,8 @@ static int doc_import(const doc_args_t *a) {
     return 1;
   }
   const char *name = a->pos[0], *path = a->pos[1];
-  if (!*name) {
-    fprintf(stderr, "cinder doc import: empty document name\n");
+  if (!*name || !utf8_valid((const uint8_t *)name, strlen(name))) {
+    fprintf(stderr, "cinder doc import: a document name is non-empty UTF-8\n");
     return 1;
   }
   buf_t in = BUF_INIT;
