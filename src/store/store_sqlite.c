@@ -60,8 +60,8 @@ static const char *const store_sqlite_sql[Q_COUNT] = {
     [Q_INSERT] = "INSERT INTO doc_updates(doc, seq, data) VALUES (?1, ?2, ?3)",
     [Q_DELETE_UPTO] = "DELETE FROM doc_updates WHERE doc = ?1 AND seq <= ?2",
     [Q_DELETE_ALL] = "DELETE FROM doc_updates WHERE doc = ?1",
-    [Q_LIST] = "SELECT doc, count(*), sum(length(data)), max(seq) FROM doc_updates "
-               "GROUP BY doc ORDER BY doc",
+    [Q_LIST] = ("SELECT doc, count(*), sum(length(data)), max(seq) FROM doc_updates "
+                "GROUP BY doc ORDER BY doc"),
     [Q_SAVEPOINT] = "SAVEPOINT store_op",
     [Q_RELEASE] = "RELEASE store_op",
     [Q_ROLLBACK_TO] = "ROLLBACK TO store_op",
@@ -371,7 +371,7 @@ static int store_sqlite_pragma_int(store_sqlite_t *s, const char *sql, int64_t *
 }
 
 static int store_sqlite_schema(store_sqlite_t *s) {
-  int64_t version;
+  int64_t version = 0;
   int err = store_sqlite_pragma_int(s, "PRAGMA user_version", &version);
   if (err) return err;
   if (version == STORE_SQLITE_SCHEMA) return 0;
