@@ -1,10 +1,46 @@
 #include "channels/room_channel.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
+#include "core/mem.h"
+#include "phx/phx_presence.h"
 
-static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) { return PHX_JOIN_OK; }
+typedef struct room_state {
+  char *user; /* the presence key */
+} room_state_t;
+
+static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
+  room_state_t *st = phx_channel_state(ch);
+  const char *user = json_string_value(json_object_get(payload, "user"));
+  if (user && *user) {
+    st->user = xstrdup(user);
+  } else {
+    char anon[40];
+    snprintf(anon, sizeof anon, "anon-%llu", (unsigned long long)phx_channel_id(ch));
+    st->user = xstrdup(anon);
+  }
+  return PHX_JOIN_OK;
+}
+
+/* As Phoenix apps do in after_join: push the presence list, then track this member. */
+static void room_after_join(phx_channel_t *ch) {
+  room_state_t *st = phx_channel_state(ch);
+  char online_at[24];
+  snprintf(online_at, sizeof online_at, "%lld", (long long)time(NULL));
+  json_t *meta = json_pack("{ss}", "online_at", online_at);
+  phx_presence_track(ch, st->user, meta, true);
+  json_decref(meta);
+}
+
+static void room_terminate(phx_channel_t *ch, phx_exit_t reason) {
+  room_state_t *st = phx_channel_state(ch);
+  free(st->user);
+  st->user = NULL;
+}
 
 static bool room_event_reserved(const char *event) {
   return !strncmp(event, "phx_", 4) || !strncmp(event, "chan_reply_", 11) ||
@@ -30,6 +66,9 @@ static void room_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
 
 const phx_channel_type_t room_channel = {
     .name = "room",
+    .state_size = sizeof(room_state_t),
     .join = room_join,
+    .after_join = room_after_join,
     .handle_in = room_handle_in,
+    .terminate = room_terminate,
 };

@@ -4,7 +4,10 @@
  * binary) is broadcast as E to the other subscribers of the topic; the event "ping" is answered
  * with the reply {"status":"ok","response":P} instead. Events reserved by the protocol
  * (phx_*, chan_reply_*, presence_*) are refused with an error reply, so one client cannot
- * forge protocol frames for the others. */
+ * forge protocol frames for the others.
+ * Presence: each member is tracked under the `user` of its join payload (a generated
+ * "anon-<id>" without one); it gets `presence_state` after its join reply, and everyone gets
+ * `presence_diff` on every join and leave. */
 #include "phx/phx_channel.h"
 
 extern const phx_channel_type_t room_channel;

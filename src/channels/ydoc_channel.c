@@ -1,5 +1,6 @@
 #include "channels/ydoc_channel.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include "core/mem.h"
 #include "docs/shared_doc.h"
 #include "net/worker.h"
+#include "phx/phx_presence.h"
 
 typedef struct ydoc_state {
   char *doc; /* the document name */
@@ -60,6 +62,14 @@ static int ydoc_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   return PHX_JOIN_OK;
 }
 
+/* As the reference app: every join is tracked on the room topic under a fresh key with an empty
+ * meta, and no presence_state is pushed (the provider ignores presence). */
+static void ydoc_after_join(phx_channel_t *ch) {
+  char key[40];
+  snprintf(key, sizeof key, "cinder_%llu", (unsigned long long)phx_channel_id(ch));
+  phx_presence_track(ch, key, NULL, false);
+}
+
 static void ydoc_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
   ydoc_state_t *st = phx_channel_state(ch);
   if (strcmp(msg->event, "yjs") && strcmp(msg->event, "yjs_sync")) {
@@ -90,6 +100,7 @@ const phx_channel_type_t ydoc_channel = {
     .name = "y_doc_room",
     .state_size = sizeof(ydoc_state_t),
     .join = ydoc_join,
+    .after_join = ydoc_after_join,
     .handle_in = ydoc_handle_in,
     .terminate = ydoc_terminate,
 };

@@ -52,6 +52,7 @@ struct phx_channel {
   json_t *reply_join_ref; /* CJ: join_ref, or the join's ref when join_ref was null */
   bool stopping;
   bool stopped_crashed;
+  bool presence_tracked; /* untracked automatically when the channel ends */
   void *state;
 };
 

@@ -5,6 +5,7 @@
 
 #include "core/mem.h"
 #include "phx/phx_frame.h"
+#include "phx/phx_presence.h"
 #include "phx/phx_serializer.h"
 #include "ws/ws_frame.h"
 
@@ -69,7 +70,7 @@ void phx_pubsub_free(phx_pubsub_t *ps) {
   }
   dict_free(&ps->topics);
   dict_free(&ps->channels);
-  dict_free(&ps->presence); /* emptied by phx_presence_free */
+  phx_presence_free(ps);
 }
 
 void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub) {

@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "phx/phx_frame.h"
+#include "phx/phx_presence.h"
 #include "ws/ws_frame.h"
 
 phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn, json_t *params,
@@ -107,6 +108,7 @@ static void phx_channel_free(phx_channel_t *ch) {
 static void phx_channel_end(phx_socket_t *s, phx_channel_t *ch, phx_exit_t reason) {
   phx_socket_remove(s, ch);
   phx_pubsub_unsubscribe(s->pubsub, &ch->sub);
+  phx_presence_untrack(ch);
   dict_delete(&s->pubsub->channels, (const char *)&ch->sub.id, sizeof ch->sub.id);
   atomic_fetch_sub_explicit(&s->pubsub->channels_joined, 1, memory_order_relaxed);
   if (ch->type->terminate) ch->type->terminate(ch, reason);

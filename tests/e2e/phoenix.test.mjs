@@ -22,12 +22,19 @@ after(async () => {
 });
 
 // A raw `ws` client speaking V2 JSON frames, for checks on exact frames phoenix.js hides.
+// Presence frames (room:* tracks every member) are set aside in `presence`.
 async function rawClient(query = 'vsn=2.0.0') {
   const ws = new WebSocket(`${server.url}/websocket?${query}`);
   const inbox = [];
+  const presence = [];
   const waiters = [];
   ws.on('message', (data, isBinary) => {
     const msg = isBinary ? data : JSON.parse(data.toString());
+    const event = Array.isArray(msg) ? msg[3] : msg.event;
+    if (event === 'presence_state' || event === 'presence_diff') {
+      presence.push(msg);
+      return;
+    }
     const i = waiters.findIndex((w) => w.pred(msg));
     if (i >= 0) waiters.splice(i, 1)[0].res(msg);
     else inbox.push(msg);
@@ -43,6 +50,7 @@ async function rawClient(query = 'vsn=2.0.0') {
       return new Promise((res) => waiters.push({ pred, res }));
     },
     inbox,
+    presence,
   };
 }
 const byRef = (ref) => (m) => Array.isArray(m) && m[1] === ref;

@@ -1,0 +1,30 @@
+#ifndef CINDER_PHX_PRESENCE_H
+#define CINDER_PHX_PRESENCE_H
+/* Presence, compatible with phoenix.js `Presence` (spec §8): per topic, presences by key, each
+ * tracked channel contributing one meta with a unique `phx_ref`. `presence_state` is pushed to a
+ * joiner that asks for it; `presence_diff` {joins, leaves} is broadcast on every change; a channel
+ * that ends (leave, crash, dropped socket) leaves with all its metas.
+ *
+ * The presence of a topic is owned by one worker (by hash of the topic), like a document: track
+ * and untrack are tasks to the owner, which keeps the only copy, broadcasts the diffs through
+ * the pubsub and answers queries. So every worker's clients see one consistent list. */
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "phx/phx_channel.h"
+#include "phx/phx_pubsub.h"
+
+/* Track ch on its topic under key with meta (a JSON object, borrowed; NULL = {}). With
+ * push_state, the channel's client first gets `presence_state` (the full list, itself included). */
+void phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, bool push_state);
+/* Drop every meta of ch (called by the socket when a tracked channel ends). */
+void phx_presence_untrack(phx_channel_t *ch);
+/* The presence list of a topic, as the JSON text of a presence_state payload, delivered to done
+ * on the calling worker (the text is malloc'd; done frees it). */
+void phx_presence_query(phx_pubsub_t *ps, const char *topic,
+                        void (*done)(void *ctx, char *state_json), void *ctx);
+/* Metas tracked on this worker's topics (for metrics). */
+size_t phx_presence_count(const phx_pubsub_t *ps);
+void phx_presence_free(phx_pubsub_t *ps);
+
+#endif

@@ -1,0 +1,114 @@
+// Presence with the real phoenix.js `Presence`: the synced list follows joins, leaves and dropped
+// sockets, for clients on both workers (spec §8, issue 5).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import WebSocket from 'ws';
+import { Presence } from 'phoenix';
+import { startServer } from './server.mjs';
+import { connectSocket, join, receive, workerOf } from './clients.mjs';
+
+let server;
+before(async () => { server = await startServer({ workers: 2 }); });
+after(async () => { assert.equal((await server.stop()).code, 0); });
+
+// Resolves when the presence list (sorted keys, with meta counts) equals `expected`.
+function watch(channel) {
+  const presence = new Presence(channel);
+  let waiters = [];
+  const snapshot = () => Object.fromEntries(
+    presence.list((key, { metas }) => [key, metas.length]).sort(([a], [b]) => a.localeCompare(b)));
+  presence.onSync(() => {
+    const now = snapshot();
+    waiters = waiters.filter((w) => {
+      try { assert.deepEqual(now, w.expected); w.res(); return false; } catch { return true; }
+    });
+  });
+  return {
+    presence,
+    until(expected) {
+      return new Promise((res) => {
+        waiters.push({ expected, res });
+        try { assert.deepEqual(snapshot(), expected); waiters.pop(); res(); } catch { /* wait */ }
+      });
+    },
+  };
+}
+
+// Sockets on both workers: keep opening until each worker has one (bounded).
+async function socketsOnBothWorkers(n) {
+  const out = [];
+  const seen = new Set();
+  for (let i = 0; i < 64 && (out.length < n || seen.size < 2); i++) {
+    const s = await connectSocket(server.url);
+    if (out.length < n && (seen.size === 2 || !seen.has(workerOf(s)) || out.length < n - 1)) {
+      out.push(s);
+      seen.add(workerOf(s));
+    } else {
+      s.disconnect();
+    }
+  }
+  assert.ok(seen.size === 2, 'clients on both workers');
+  return out;
+}
+
+test('Presence.onSync follows joins, leaves and dropped sockets across workers', async () => {
+  const [sa, sb, sc, sd] = await socketsOnBothWorkers(4);
+  const topic = 'room:presence';
+  const ca = sa.channel(topic, { user: 'alice' });
+  const wa = watch(ca);
+  assert.equal((await receive(ca.join())).status, 'ok');
+  await wa.until({ alice: 1 });
+
+  const cb = sb.channel(topic, { user: 'bob' });
+  const wb = watch(cb);
+  await receive(cb.join());
+  const cc = (await join(sc, topic, { user: 'carol' })).channel;
+  await wa.until({ alice: 1, bob: 1, carol: 1 });
+  await wb.until({ alice: 1, bob: 1, carol: 1 }); // a joiner's own state includes everyone
+
+  // The same user twice: one key, two metas.
+  const cb2 = (await join(sd, topic, { user: 'bob' })).channel;
+  await wa.until({ alice: 1, bob: 2, carol: 1 });
+
+  await receive(cc.leave());
+  await wa.until({ alice: 1, bob: 2 });
+
+  sd.conn.terminate(); // dropped: the TCP connection goes without a phx_leave or close frame
+  sd.disconnect();     // and phoenix.js must not reconnect it
+  await wa.until({ alice: 1, bob: 1 });
+  await wb.until({ alice: 1, bob: 1 });
+  assert.ok(cb2);
+
+  sb.disconnect();
+  await wa.until({ alice: 1 });
+  for (const s of [sa, sc]) s.disconnect();
+});
+
+test('presence_state and presence_diff on the wire', async () => {
+  const ws = new WebSocket(`${server.url}/websocket?vsn=2.0.0`);
+  const frames = [];
+  let wake = () => {};
+  ws.on('message', (d) => { frames.push(JSON.parse(d.toString())); wake(); });
+  await new Promise((res) => ws.once('open', res));
+  const nextFrame = async (pred) => {
+    for (;;) {
+      const i = frames.findIndex(pred);
+      if (i >= 0) return frames.splice(i, 1)[0];
+      await new Promise((res) => { wake = res; });
+    }
+  };
+  ws.send(JSON.stringify(['7', '7', 'room:wire', 'phx_join', { user: 'zed' }]));
+  const reply = await nextFrame((f) => f[3] === 'phx_reply');
+  assert.deepEqual(reply, ['7', '7', 'room:wire', 'phx_reply', { status: 'ok', response: {} }]);
+  const state = await nextFrame((f) => f[3] === 'presence_state');
+  assert.equal(state[0], '7');
+  assert.equal(state[1], null);
+  assert.deepEqual(Object.keys(state[4]), ['zed']);
+  const [meta] = state[4].zed.metas;
+  assert.match(meta.phx_ref, /^[A-Za-z0-9_-]{16}$/);
+  assert.match(meta.online_at, /^\d+$/);
+  const diff = await nextFrame((f) => f[3] === 'presence_diff');
+  assert.deepEqual(diff.slice(0, 3), [null, null, 'room:wire']);
+  assert.deepEqual(diff[4], { joins: { zed: { metas: [meta] } }, leaves: {} });
+  ws.close();
+});
