@@ -1,0 +1,133 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "yjs/yjs.h"
+
+/* Hex string -> exact-size heap buffer (so ASan catches reads past the end). */
+static inline uint8_t *unhex(const char *s, size_t *n) {
+  size_t len = strlen(s) / 2;
+  uint8_t *p = malloc(len ? len : 1);
+  for (size_t i = 0; i < len; i++) {
+    unsigned v;
+    sscanf(s + 2 * i, "%2x", &v);
+    p[i] = (uint8_t)v;
+  }
+  *n = len;
+  return p;
+}
+
+static inline char *tohex(const uint8_t *p, size_t n) {
+  char *s = malloc(2 * n + 1);
+  for (size_t i = 0; i < n; i++) sprintf(s + 2 * i, "%02x", p[i]);
+  s[2 * n] = 0;
+  return s;
+}
+
+/* Apply a hex update; returns the library's return code. */
+static inline int apply_hex(yjs_doc *d, const char *hex, int *changed) {
+  size_t n;
+  uint8_t *u = unhex(hex, &n);
+  yjs_error err;
+  int rc = yjs_doc_apply_update_v1(d, u, n, changed, &err);
+  free(u);
+  return rc;
+}
+
+static inline void assert_state_hex(yjs_doc *d, const char *sv_hex, const char *want) {
+  size_t svn = 0;
+  uint8_t *sv = sv_hex ? unhex(sv_hex, &svn) : NULL;
+  uint8_t *out;
+  size_t n;
+  assert_int_equal(yjs_doc_encode_state_as_update_v1(d, sv, svn, &out, &n, NULL), 0);
+  char *h = tohex(out, n);
+  assert_string_equal(h, want);
+  free(h);
+  yjs_free(out);
+  free(sv);
+}
+
+static inline void assert_sv_hex(yjs_doc *d, const char *want) {
+  uint8_t *out;
+  size_t n;
+  assert_int_equal(yjs_doc_encode_state_vector(d, &out, &n), 0);
+  char *h = tohex(out, n);
+  assert_string_equal(h, want);
+  free(h);
+  yjs_free(out);
+}
+
+static inline void assert_json(yjs_doc *d, const char *want) {
+  char *out;
+  size_t n;
+  assert_int_equal(yjs_doc_to_json(d, &out, &n), 0);
+  assert_string_equal(out, want);
+  yjs_free(out);
+}
+/* Splitting items: text is split in UTF-16 units; a cut between the halves of a surrogate pair
+ * replaces both halves by U+FFFD exactly as yjs's ContentString.splice does, so every encoding
+ * stays valid UTF-8. Also: ASCII and multi-byte splits keep content intact. */
+
+#define EMOJI "01010100040101740661f09f91be6200" /* "a👾b" as one item */
+
+static void test_delete_inside_pair(void **state) {
+  (void)state;
+  yjs_doc *d = yjs_doc_new(0);
+  assert_int_equal(apply_hex(d, EMOJI, NULL), 0);
+  assert_json(d, "{\"t\":\"a\xf0\x9f\x91\xbe" "b\"}");
+  /* delete clock 2 (the low surrogate): splits at 2 (inside the pair) and 3 */
+  assert_int_equal(apply_hex(d, "000101010201", NULL), 0);
+  assert_json(d, "{\"t\":\"a\xef\xbf\xbd" "b\"}");
+  assert_state_hex(d, NULL, "01030100040101740461efbfbd8101010184010201620101010201");
+  yjs_doc_free(d);
+}
+
+static void test_encode_from_inside_pair(void **state) {
+  (void)state;
+  yjs_doc *d = yjs_doc_new(YJS_DOC_NO_GC);
+  assert_int_equal(apply_hex(d, EMOJI, NULL), 0);
+  /* a peer that knows clocks 0-1 gets the tail from clock 2: it starts with U+FFFD */
+  assert_state_hex(d, "010102", "0101010284010104efbfbd6200");
+  yjs_doc_free(d);
+  /* the same through the document-less diff */
+  size_t n, svn;
+  uint8_t *u = unhex(EMOJI, &n), *sv = unhex("010102", &svn);
+  uint8_t *out;
+  size_t on;
+  assert_int_equal(yjs_diff_update_v1(u, n, sv, svn, &out, &on, NULL), 0);
+  char *h = tohex(out, on);
+  assert_string_equal(h, "0101010284010104efbfbd6200");
+  free(h);
+  yjs_free(out);
+  free(u);
+  free(sv);
+}
+
+static void test_split_multibyte(void **state) {
+  (void)state;
+  yjs_doc *d = yjs_doc_new(0);
+  /* "aéz" (é is 2 UTF-8 bytes, 1 unit); client 2 inserts "X" after é (origin (1,1)) */
+  assert_int_equal(apply_hex(d, "01010100040101740461c3a97a00", NULL), 0);
+  assert_int_equal(apply_hex(d, "01010200c401010102015800", NULL), 0);
+  assert_json(d, "{\"t\":\"a\xc3\xa9Xz\"}");
+  /* the original client keeps typing at the end: merges back into one item after cleanup */
+  assert_int_equal(apply_hex(d, "01010103840102017100", NULL), 0);
+  assert_json(d, "{\"t\":\"a\xc3\xa9Xzq\"}");
+  assert_state_hex(d, NULL, "02010200c4010101020158020100040101740361c3a9840101027a7100");
+  yjs_doc_free(d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_delete_inside_pair),
+      cmocka_unit_test(test_encode_from_inside_pair),
+      cmocka_unit_test(test_split_multibyte),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
