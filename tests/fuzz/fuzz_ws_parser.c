@@ -80,7 +80,7 @@ static void run(const uint8_t *in, size_t len, size_t max, rng_t *rng, buf_t *lo
       size_t want = (x & 3) == 0 ? (x >> 2) % 300 : (x >> 2) % 16;
       if (want < step) step = want;
     }
-    buf_append(&pending, in + off, step);
+    if (step) buf_append(&pending, in + off, step);
     off += step;
     /* An exact-size copy: any read past len is an ASan report. */
     uint8_t *copy = malloc(pending.len ? pending.len : 1);
