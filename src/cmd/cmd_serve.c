@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api/api.h"
+#include "channels/activity_channel.h"
 #include "channels/room_channel.h"
 #include "channels/ydoc_channel.h"
 #include "cmd/cmd.h"
@@ -35,6 +37,9 @@ static const serve_option_t serve_options[] = {
     {"doc-prefixes", "CINDER_DOC_PREFIXES", "LIST", "document room topic prefixes (default y_doc_room:)"},
     {"doc-unload", "CINDER_DOC_UNLOAD", "MS", "unload a document this long after its last client (default 5000)"},
     {"compact-threshold", "CINDER_COMPACT_THRESHOLD", "N", "stored updates that trigger a compaction (default 400)"},
+    {"activity-interval", "CINDER_ACTIVITY_INTERVAL", "MS", "activity sampling period (default 1000)"},
+    {"activity-history", "CINDER_ACTIVITY_HISTORY", "N", "samples kept per activity stream (default 300)"},
+    {"api-key", "CINDER_API_KEY", "KEY", "bearer key for /api (default: none, loopback only)"},
 };
 #define SERVE_NOPTIONS (sizeof serve_options / sizeof serve_options[0])
 
@@ -94,6 +99,9 @@ static int serve_apply(server_config_t *cfg, size_t opt, const char *value) {
   case 10: cfg->doc_prefixes = value; return 0;
   case 11: if (serve_number(name, value, 0, 86400000, &n)) return -1; cfg->doc_unload_ms = (unsigned)n; return 0;
   case 12: if (serve_number(name, value, 2, 1LL << 30, &n)) return -1; cfg->doc_compact_threshold = (size_t)n; return 0;
+  case 13: if (serve_number(name, value, 10, 3600000, &n)) return -1; cfg->activity_interval_ms = (unsigned)n; return 0;
+  case 14: if (serve_number(name, value, 1, 100000, &n)) return -1; cfg->activity_history = (size_t)n; return 0;
+  case 15: cfg->api_key = *value ? value : NULL; return 0;
   }
   return -1;
 }
@@ -135,6 +143,8 @@ int cmd_serve(int argc, char **argv) {
   }
 
   phx_router_add("room:*", &room_channel);
+  phx_router_add("activity:*", &activity_channel);
+  api_register();
   ydoc_channel_register(cfg.doc_prefixes);
   int rc = server_run(&cfg);
   phx_router_clear();

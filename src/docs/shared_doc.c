@@ -1,6 +1,7 @@
 #include "docs/shared_doc.h"
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -131,12 +132,19 @@ typedef struct shared_doc {
   bool compacting;
   bool unloading;      /* the final compaction before unload is in flight */
   uint64_t updates_applied;
+  uint64_t awareness_applied;
+  uint64_t bytes_in;
 } shared_doc_t;
 
 struct shared_docs {
   dict_t by_name;
   bool quiesced;
+  atomic_long open;
+  atomic_uint_fast64_t updates, awareness_updates, storage_writes;
 };
+
+#define DOCS_COUNT(docs, field) \
+  atomic_fetch_add_explicit(&(docs)->field, 1, memory_order_relaxed)
 
 static void doc_start_load(shared_doc_t *d);
 static void doc_maybe_free(shared_doc_t *d);
@@ -153,7 +161,26 @@ void shared_docs_init(worker_t *w) {
   dict_init(&w->docs->by_name);
 }
 
-size_t shared_docs_count(const worker_t *w) { return w->docs ? w->docs->by_name.count : 0; }
+void shared_docs_stats(const worker_t *w, shared_docs_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  shared_docs_t *docs = w->docs;
+  if (!docs) return;
+  out->open = atomic_load_explicit(&docs->open, memory_order_relaxed);
+  out->updates = atomic_load_explicit(&docs->updates, memory_order_relaxed);
+  out->awareness_updates = atomic_load_explicit(&docs->awareness_updates, memory_order_relaxed);
+  out->storage_writes = atomic_load_explicit(&docs->storage_writes, memory_order_relaxed);
+}
+
+void shared_docs_each(worker_t *w, void (*fn)(void *ctx, const shared_doc_sample_t *s),
+                      void *ctx) {
+  if (!w->docs) return;
+  for (dict_iter_t it = dict_iter(&w->docs->by_name); dict_next(&it);) {
+    shared_doc_t *d = it.entry->value;
+    shared_doc_sample_t s = {d->name, d->nsubs, d->updates_applied, d->awareness_applied,
+                             d->bytes_in};
+    fn(ctx, &s);
+  }
+}
 
 static int doc_owner_of(const worker_t *w, const char *name) {
   return (int)(dict_hash(name, strlen(name)) % (uint64_t)w->server->nworkers);
@@ -307,6 +334,7 @@ static void doc_on_compacted(void *ctx, int status) {
   if (r->generation == d->generation && !d->dead) {
     d->compacting = false;
     if (status == 0) {
+      DOCS_COUNT(d->owner->docs, storage_writes);
       d->stored_entries = d->stored_entries - r->entries + 1;
       log_debug("doc %s: compacted %zu entries", d->name, r->entries);
     } else {
@@ -344,6 +372,7 @@ static void doc_on_appended(void *ctx, int status, int64_t seq) {
     } else {
       d->stored_seq = seq;
       d->stored_entries++;
+      DOCS_COUNT(d->owner->docs, storage_writes);
       if (d->stored_entries > doc_cfg(d)->doc_compact_threshold) doc_compact(d);
     }
   }
@@ -470,6 +499,7 @@ static void doc_maybe_free(shared_doc_t *d) {
   shared_docs_t *docs = d->owner->docs;
   if (d->name && dict_get(&docs->by_name, d->name, strlen(d->name)) == d) {
     dict_delete(&docs->by_name, d->name, strlen(d->name));
+    atomic_fetch_sub_explicit(&docs->open, 1, memory_order_relaxed);
     log_info("doc %s: unloaded", d->name);
     uv_close((uv_handle_t *)&d->aw_timer, doc_on_handle_closed);
     uv_close((uv_handle_t *)&d->unload_timer, doc_on_handle_closed);
@@ -505,6 +535,7 @@ static shared_doc_t *doc_open(worker_t *w, const char *name) {
   d->aw_timer.data = d->unload_timer.data = d;
   d->handles_open = 2;
   dict_set(&w->docs->by_name, name, strlen(name), d);
+  atomic_fetch_add_explicit(&w->docs->open, 1, memory_order_relaxed);
   doc_start_load(d);
   return d;
 }
@@ -554,6 +585,7 @@ static void doc_apply_update(shared_doc_t *d, uint64_t channel_id, int worker, c
   }
   if (!event) return; /* nothing new */
   d->updates_applied++;
+  DOCS_COUNT(d->owner->docs, updates);
   buf_t msg = BUF_INIT;
   ymsg_encode_sync(&msg, 2, event, event_len);
   doc_broadcast(d, msg.data, msg.len, channel_id);
@@ -573,6 +605,8 @@ static void doc_apply_awareness(shared_doc_t *d, uint64_t channel_id, int worker
     doc_push_error(d, channel_id, worker, "malformed awareness update");
     return;
   }
+  d->awareness_applied++;
+  DOCS_COUNT(d->owner->docs, awareness_updates);
   doc_sub_t *s = doc_find_sub(d, channel_id);
   uint64_t *ids = n ? xmalloc((size_t)n * sizeof *ids) : NULL;
   for (int i = 0; i < n; i++) {
@@ -589,6 +623,7 @@ static void doc_apply_awareness(shared_doc_t *d, uint64_t channel_id, int worker
 static void doc_process(shared_doc_t *d, uint64_t channel_id, int worker, const uint8_t *data,
                         size_t len) {
   if (!doc_find_sub(d, channel_id)) return; /* it left meanwhile */
+  d->bytes_in += len;
   ymsg_t m;
   const char *why = NULL;
   if (ymsg_parse(data, len, &m, &why) < 0) {

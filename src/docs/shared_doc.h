@@ -36,7 +36,21 @@ void shared_docs_quiesce(worker_t *w);
 void shared_docs_stop(worker_t *w);
 /* Shutdown, step 3, after the loop ended: free every document. */
 void shared_docs_free(worker_t *w);
-/* Documents open on this worker (read by the owner only). */
-size_t shared_docs_count(const worker_t *w);
+/* Counters of this worker's documents, readable from any thread. */
+typedef struct shared_docs_stats {
+  long open;
+  uint64_t updates;           /* updates that changed a document */
+  uint64_t awareness_updates; /* awareness updates applied */
+  uint64_t storage_writes;    /* appends and compactions committed */
+} shared_docs_stats_t;
+void shared_docs_stats(const worker_t *w, shared_docs_stats_t *out);
+
+/* One sample per open document, for its activity stream: calls fn on the owner's thread. */
+typedef struct shared_doc_sample {
+  const char *name;
+  size_t subscribers;
+  uint64_t updates, awareness_updates, bytes_in; /* totals since the document was loaded */
+} shared_doc_sample_t;
+void shared_docs_each(worker_t *w, void (*fn)(void *ctx, const shared_doc_sample_t *s), void *ctx);
 
 #endif

@@ -47,6 +47,7 @@ void conn_accept(worker_t *w) {
     snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
   }
 
+  dict_set(&w->conns_by_id, (const char *)&c->id, sizeof c->id, c);
   c->next = w->conns;
   if (w->conns) w->conns->prev = c;
   w->conns = c;
@@ -81,6 +82,7 @@ static void conn_on_close(uv_handle_t *h) {
   conn_t *c = h->data;
   worker_t *w = c->w;
   conn_release_phx(c); /* if it was deferred */
+  dict_delete(&w->conns_by_id, (const char *)&c->id, sizeof c->id);
   if (c->prev) c->prev->next = c->next;
   else w->conns = c->next;
   if (c->next) c->next->prev = c->prev;
@@ -118,6 +120,7 @@ void conn_send(conn_t *c, frame_t *f) {
   }
   c->outq[c->outq_len++] = frame_ref(f);
   c->queued_bytes += f->len;
+  atomic_fetch_add_explicit(&c->w->bytes_out, f->len, memory_order_relaxed);
   if (!c->in_flushq) {
     c->in_flushq = true;
     c->flush_next = c->w->flushq;
@@ -338,6 +341,7 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (nread == 0 || c->state == CONN_CLOSED) return;
   c->last_rx_ms = uv_now(&c->w->loop);
+  atomic_fetch_add_explicit(&c->w->bytes_in, (uint_fast64_t)nread, memory_order_relaxed);
   if (buf->base == c->w->read_chunk) {
     size_t used = conn_input(c, (uint8_t *)buf->base, (size_t)nread);
     if (used < (size_t)nread && c->state != CONN_CLOSED)
@@ -351,11 +355,18 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (c->rbuf.len == 0 && c->rbuf.cap > 4 * WORKER_READ_CHUNK) buf_free(&c->rbuf);
 }
 
+void conn_resume(conn_t *c) {
+  c->http_pending = false;
+  if (c->state == CONN_CLOSED || !c->rbuf.len) return;
+  size_t used = conn_input(c, c->rbuf.data, c->rbuf.len);
+  if (c->state != CONN_CLOSED) buf_consume(&c->rbuf, used);
+}
+
 void conn_sweep(conn_t *c, uint64_t now) {
   const server_config_t *cfg = &c->w->server->cfg;
   switch (c->state) {
   case CONN_HTTP:
-    if (now - c->last_rx_ms > cfg->http_timeout_ms) {
+    if (!c->http_pending && now - c->last_rx_ms > cfg->http_timeout_ms) {
       log_info("conn %s: HTTP request timed out", c->peer);
       http_handler_timeout(c);
     }

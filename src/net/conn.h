@@ -47,6 +47,7 @@ typedef struct conn {
   size_t queued_bytes;      /* outq + inflight */
   bool writing;
   bool close_after_write;   /* e.g. an HTTP error response or the echo of a client close */
+  bool http_pending;        /* a request is being answered asynchronously: read no further */
   uv_write_t wreq;
 
   /* WebSocket + Phoenix */
@@ -68,6 +69,8 @@ void conn_send(conn_t *c, frame_t *f);
 void conn_flush(conn_t *c);
 /* Periodic check: idle and handshake timeouts. */
 void conn_sweep(conn_t *c, uint64_t now_ms);
+/* After an asynchronous HTTP answer: handle the requests that arrived meanwhile. */
+void conn_resume(conn_t *c);
 /* The transport a Phoenix socket on this connection writes through. */
 phx_transport_t *conn_transport(conn_t *c);
 /* Switch an upgraded connection to WebSocket framing, carrying this Phoenix socket. */

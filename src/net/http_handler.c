@@ -227,6 +227,7 @@ static void http_dispatch(conn_t *c, const http_request_t *req, const char *body
 
 size_t http_handler_input(conn_t *c, char *data, size_t len) {
   if (c->close_after_write) return len; /* answered and closing: ignore the rest */
+  if (c->http_pending) return 0;         /* one request at a time, answers in order */
   http_request_t req;
   int rc = http_parse_request(data, len, &req);
   if (rc == HTTP_INCOMPLETE) {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "activity/activity.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "net/http_handler.h"
@@ -36,6 +37,9 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->doc_unload_ms = 5000;
   cfg->doc_compact_threshold = 400;
   cfg->awareness_window_ms = 50;
+  cfg->activity_interval_ms = 1000;
+  cfg->activity_history = 300;
+  cfg->api_key = NULL;
 }
 
 /* One listening socket per worker, all bound to the same address with SO_REUSEPORT: the kernel
@@ -145,6 +149,7 @@ int server_run(const server_config_t *cfg) {
   uv_async_init(&srv.main_loop, &srv.all_quiesced, server_on_quiesced);
   srv.all_quiesced.data = &srv;
 
+  activity_init(&srv);
   for (int i = 0; i < srv.nworkers; i++) worker_start(&srv.workers[i]);
   log_info("cinder %s listening on %s:%d (%d workers, socket at %s/websocket)", CINDER_VERSION,
            cfg->host, port, srv.nworkers, cfg->socket_path);
@@ -152,6 +157,7 @@ int server_run(const server_config_t *cfg) {
   uv_run(&srv.main_loop, UV_RUN_DEFAULT);
   for (int i = 0; i < srv.nworkers; i++) worker_join(&srv.workers[i]);
   uv_loop_close(&srv.main_loop);
+  activity_free();
   free(srv.workers);
   log_info("stopped");
   return 0;

@@ -24,6 +24,9 @@ typedef struct server_config {
   unsigned doc_unload_ms;     /* a document without subscribers is unloaded after this */
   size_t doc_compact_threshold; /* stored entries that trigger a compaction */
   unsigned awareness_window_ms; /* awareness relay throttle (leading + trailing) */
+  unsigned activity_interval_ms; /* activity sampling period */
+  size_t activity_history;    /* samples kept per activity stream (sent in join replies) */
+  const char *api_key;        /* bearer key of the HTTP API; NULL: the API answers loopback only */
 } server_config_t;
 
 void server_config_defaults(server_config_t *cfg);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "activity/activity.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "docs/shared_doc.h"
@@ -68,6 +69,7 @@ static void worker_run_drain(task_t *t) {
 }
 
 static void worker_run_stop(task_t *t) {
+  activity_worker_stop(worker_self);
   shared_docs_stop(worker_self);
   worker_stop_handles(worker_self);
   free(t);
@@ -148,6 +150,7 @@ static void worker_main(void *arg) {
   log_set_thread_name(name);
   worker_self = w;
   phx_pubsub_bind_thread(&w->pubsub);
+  activity_worker_start(w);
   int rc = uv_listen((uv_stream_t *)&w->listener, 1024, worker_on_connection);
   if (rc < 0) log_error("listen failed: %s", uv_strerror(rc));
   uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -160,6 +163,7 @@ static void worker_main(void *arg) {
 
 int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   w->executor.submit = worker_executor_submit;
+  dict_init(&w->conns_by_id);
   w->id = id;
   w->server = srv;
   w->listen_fd = listen_fd;
@@ -187,10 +191,15 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   return 0;
 }
 
+conn_t *worker_find_conn(worker_t *w, uint64_t id) {
+  return dict_get(&w->conns_by_id, (const char *)&id, sizeof id);
+}
+
 int worker_start(worker_t *w) { return uv_thread_create(&w->thread, worker_main, w); }
 
 void worker_join(worker_t *w) {
   uv_thread_join(&w->thread);
   phx_pubsub_free(&w->pubsub);
+  dict_free(&w->conns_by_id);
   uv_loop_close(&w->loop);
 }

@@ -32,6 +32,7 @@ typedef struct worker {
   uv_check_t flush;  /* after each loop iteration: write what sockets have queued */
   phx_pubsub_t pubsub;
   conn_t *conns;     /* every open connection (doubly linked) */
+  dict_t conns_by_id; /* 8-byte connection id -> conn_t*, for answers that arrive later */
   conn_t *flushq;    /* connections with output queued since the last flush */
   struct shared_docs *docs; /* the documents this worker owns (docs/shared_doc.c) */
   bool draining;
@@ -40,8 +41,10 @@ typedef struct worker {
   /* One read buffer for all connections: a read is handled at once, and only an incomplete
    * tail is copied into the connection's own buffer, so idle sockets hold no read memory. */
   char read_chunk[WORKER_READ_CHUNK];
-  /* Read by other threads (healthz, metrics). */
+  /* Written by this worker, read by other threads (healthz, the sampler, metrics). */
   atomic_long connections;
+  atomic_uint_fast64_t bytes_in;
+  atomic_uint_fast64_t bytes_out;
 } worker_t;
 
 struct server {
@@ -71,6 +74,8 @@ void worker_submit_to(void *server, int worker, task_t *t);
 void worker_request_drain(worker_t *w);
 void worker_request_stop(worker_t *w);
 void worker_request_quiesce(worker_t *w);
+/* A connection of this worker by id, or NULL once it has closed. */
+conn_t *worker_find_conn(worker_t *w, uint64_t id);
 /* The worker running the calling thread, or NULL on another thread. */
 worker_t *worker_current(void);
 

@@ -1,0 +1,307 @@
+#include "api/api.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "activity/activity.h"
+#include "api/metrics.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/http_query.h"
+#include "net/conn.h"
+#include "net/http_handler.h"
+#include "net/worker.h"
+#include "phx/phx_presence.h"
+#include "phx/phx_pubsub.h"
+
+/* --- access and request checks ------------------------------------------------------------------ */
+
+static bool api_peer_is_loopback(const conn_t *c) {
+  return !strncmp(c->peer, "127.", 4) || !strncmp(c->peer, "::1:", 4) ||
+         !strncmp(c->peer, "::ffff:127.", 11);
+}
+
+static bool api_authorized(conn_t *c, const http_request_t *req) {
+  const char *key = c->w->server->cfg.api_key;
+  if (!key) {
+    if (api_peer_is_loopback(c)) return true;
+    log_warn("api: %s refused: no API key configured and the client is not on loopback", c->peer);
+    http_respond_error(c, 401, "API key required");
+    return false;
+  }
+  const http_header_t *h = http_header_find(req, "authorization");
+  size_t klen = strlen(key);
+  bool ok = h && h->value_len == 7 + klen && !strncasecmp(h->value, "Bearer ", 7) &&
+            CRYPTO_memcmp(h->value + 7, key, klen) == 0;
+  if (!ok) {
+    log_warn("api: %s refused: %s API key", c->peer, h ? "wrong" : "missing");
+    json_t *o = json_pack("{ss}", "error", h ? "invalid API key" : "missing API key");
+    char *body = json_dumps(o, JSON_COMPACT);
+    http_respond(c, 401, "application/json", body, strlen(body),
+                 "WWW-Authenticate: Bearer realm=\"cinder\"\r\n", false);
+    free(body);
+    json_decref(o);
+  }
+  return ok;
+}
+
+static bool api_method(conn_t *c, const http_request_t *req, const char *method) {
+  if (req->method_len == strlen(method) && !memcmp(req->method, method, req->method_len))
+    return true;
+  log_info("api: %.*s %.*s: method not allowed", (int)req->method_len, req->method,
+           (int)req->path_len, req->path);
+  char allow[64];
+  snprintf(allow, sizeof allow, "Allow: %s\r\n", method);
+  json_t *o = json_pack("{ss}", "error", "method not allowed");
+  char *body = json_dumps(o, JSON_COMPACT);
+  http_respond(c, 405, "application/json", body, strlen(body), allow, false);
+  free(body);
+  json_decref(o);
+  return false;
+}
+
+/* A JSON object body with Content-Type application/json. */
+static json_t *api_json_body(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  const http_header_t *ct = http_header_find(req, "content-type");
+  if (!ct || ct->value_len < 16 || strncasecmp(ct->value, "application/json", 16) ||
+      (ct->value_len > 16 && ct->value[16] != ';' && ct->value[16] != ' ')) {
+    log_info("api: %s: content type is not application/json", c->peer);
+    http_respond_error(c, 415, "content type must be application/json");
+    return NULL;
+  }
+  json_error_t err;
+  json_t *o = json_loadb(body, len, 0, &err);
+  if (!json_is_object(o)) {
+    log_info("api: %s: malformed JSON body: %s", c->peer, o ? "not an object" : err.text);
+    json_decref(o);
+    http_respond_error(c, 400, "body must be a JSON object");
+    return NULL;
+  }
+  return o;
+}
+
+static void api_ok(conn_t *c, const http_request_t *req, int status, json_t *o) {
+  char *body = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
+  http_respond(c, status, "application/json", body, strlen(body), "Cache-Control: no-store\r\n",
+               req->keep_alive);
+  free(body);
+  json_decref(o);
+}
+
+static const char *api_string(json_t *o, const char *field) {
+  const char *s = json_string_value(json_object_get(o, field));
+  return s && *s ? s : NULL;
+}
+
+/* --- POST /api/broadcast ------------------------------------------------------------------------- */
+
+static void api_broadcast(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  if (!api_authorized(c, req) || !api_method(c, req, "POST")) return;
+  json_t *o = api_json_body(c, req, body, len);
+  if (!o) return;
+  const char *topic = api_string(o, "topic"), *event = api_string(o, "event");
+  json_t *payload = json_object_get(o, "payload");
+  const char *why = !topic ? "topic must be a non-empty string"
+                    : !event ? "event must be a non-empty string"
+                    : payload && !json_is_object(payload) ? "payload must be a JSON object"
+                    : !strncmp(event, "phx_", 4) ? "event names starting with phx_ are reserved"
+                                                  : NULL;
+  if (why) {
+    log_info("api: broadcast refused: %s", why);
+    http_respond_error(c, 400, why);
+    json_decref(o);
+    return;
+  }
+  char *text = payload ? json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17))
+                       : xstrdup("{}");
+  phx_broadcast_t *bc = phx_broadcast_new(topic, event, false, text, strlen(text));
+  free(text);
+  phx_pubsub_publish(&c->w->pubsub, bc);
+  log_debug("api: broadcast '%s' on %s", event, topic);
+  json_decref(o);
+  api_ok(c, req, 202, json_pack("{ss}", "status", "accepted"));
+}
+
+/* --- POST /api/events ------------------------------------------------------------------------------ */
+
+static void api_events(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  if (!api_authorized(c, req) || !api_method(c, req, "POST")) return;
+  json_t *o = api_json_body(c, req, body, len);
+  if (!o) return;
+  const char *stream = api_string(o, "stream");
+  json_t *value = json_object_get(o, "value");
+  const char *why = !stream || !activity_stream_name_valid(stream)
+                        ? "stream must be 1-64 of [A-Za-z0-9_.-] (not server or doc*)"
+                    : !json_is_number(value) || !isfinite(json_number_value(value))
+                        ? "value must be a finite number"
+                        : NULL;
+  if (why) {
+    log_info("api: event refused: %s", why);
+    http_respond_error(c, 400, why);
+  } else if (!activity_add_event(c->w, stream, json_number_value(value))) {
+    log_warn("api: event refused: too many streams");
+    http_respond_error(c, 429, "too many streams");
+  } else {
+    api_ok(c, req, 202, json_pack("{ss}", "status", "accepted"));
+  }
+  json_decref(o);
+}
+
+/* --- asynchronous answers ------------------------------------------------------------------------- */
+
+/* Names the waiting connection by (worker, id): it may close before the answer is ready. */
+typedef struct api_wait {
+  worker_t *w;
+  uint64_t conn_id;
+  bool keep_alive;
+} api_wait_t;
+
+static conn_t *api_wait_begin(conn_t *c, const http_request_t *req, api_wait_t *wait) {
+  wait->w = c->w;
+  wait->conn_id = c->id;
+  wait->keep_alive = req->keep_alive;
+  c->http_pending = true;
+  return c;
+}
+
+static void api_wait_end(api_wait_t *wait, json_t *o) {
+  conn_t *c = worker_find_conn(wait->w, wait->conn_id);
+  if (c && c->state == CONN_HTTP) {
+    char *body = json_dumps(o, JSON_COMPACT);
+    http_respond(c, 200, "application/json", body, strlen(body), "Cache-Control: no-store\r\n",
+                 wait->keep_alive);
+    free(body);
+    conn_resume(c);
+  }
+  json_decref(o);
+}
+
+/* --- GET /api/presence?topic=T ------------------------------------------------------------------ */
+
+typedef struct api_presence {
+  api_wait_t wait;
+  char *topic;
+} api_presence_t;
+
+static void api_presence_done(void *ctx, char *state_json) {
+  api_presence_t *p = ctx;
+  json_t *state = json_loads(state_json, 0, NULL);
+  api_wait_end(&p->wait, json_pack("{ssso}", "topic", p->topic, "presences",
+                                   state ? state : json_object()));
+  free(state_json);
+  free(p->topic);
+  free(p);
+}
+
+static void api_presence(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  if (!api_authorized(c, req) || !api_method(c, req, "GET")) return;
+  json_t *q = req->query ? http_query_parse(req->query, req->query_len) : NULL;
+  const char *topic = q ? api_string(q, "topic") : NULL;
+  if (!topic) {
+    json_decref(q);
+    log_info("api: presence query without a topic");
+    http_respond_error(c, 400, "query parameter topic is required");
+    return;
+  }
+  api_presence_t *p = xcalloc(1, sizeof *p);
+  api_wait_begin(c, req, &p->wait);
+  p->topic = xstrdup(topic);
+  json_decref(q);
+  phx_presence_query(&c->w->pubsub, p->topic, api_presence_done, p);
+}
+
+/* --- GET /api/topics: every worker lists its topics; the asking worker adds them up ------------ */
+
+typedef struct api_topics {
+  api_wait_t wait;
+  int remaining;
+  json_t *counts; /* topic -> subscribers */
+} api_topics_t;
+
+typedef struct api_topics_task {
+  task_t task;
+  api_topics_t *gather;
+  char *part; /* JSON object text: topic -> local subscribers */
+} api_topics_task_t;
+
+static int api_strcmp_ptr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void api_topics_merge(task_t *t) {
+  api_topics_task_t *tt = (api_topics_task_t *)t;
+  api_topics_t *g = tt->gather;
+  json_t *part = json_loads(tt->part, 0, NULL);
+  const char *topic;
+  json_t *n;
+  json_object_foreach(part, topic, n) {
+    json_int_t have = json_integer_value(json_object_get(g->counts, topic));
+    json_object_set_new(g->counts, topic, json_integer(have + json_integer_value(n)));
+  }
+  json_decref(part);
+  free(tt->part);
+  free(tt);
+  if (--g->remaining) return;
+  json_t *list = json_array();
+  const char **names = xcalloc(json_object_size(g->counts) + 1, sizeof *names);
+  size_t k = 0;
+  json_object_foreach(g->counts, topic, n) names[k++] = topic;
+  qsort(names, k, sizeof *names, api_strcmp_ptr);
+  for (size_t i = 0; i < k; i++) {
+    json_t *e = json_pack("{sssO}", "topic", names[i], "subscribers", json_object_get(g->counts, names[i]));
+    json_array_append_new(list, e);
+  }
+  free(names);
+  json_decref(g->counts);
+  api_wait_end(&g->wait, json_pack("{so}", "topics", list));
+  free(g);
+}
+
+static void api_topics_collect(task_t *t) {
+  api_topics_task_t *tt = (api_topics_task_t *)t;
+  phx_pubsub_t *ps = phx_pubsub_current();
+  json_t *part = json_object();
+  for (dict_iter_t it = dict_iter(&ps->topics); dict_next(&it);)
+    json_object_set_new(part, it.entry->key, json_integer((json_int_t)phx_pubsub_local_count(ps, it.entry->key)));
+  tt->part = json_dumps(part, JSON_COMPACT);
+  json_decref(part);
+  tt->task.run = api_topics_merge;
+  phx_pubsub_submit(ps, tt->gather->wait.w->id, &tt->task);
+}
+
+static void api_topics(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  if (!api_authorized(c, req) || !api_method(c, req, "GET")) return;
+  api_topics_t *g = xcalloc(1, sizeof *g);
+  api_wait_begin(c, req, &g->wait);
+  g->counts = json_object();
+  g->remaining = c->w->server->nworkers;
+  for (int i = 0; i < c->w->server->nworkers; i++) {
+    api_topics_task_t *tt = xcalloc(1, sizeof *tt);
+    tt->task.run = api_topics_collect;
+    tt->gather = g;
+    worker_submit(&c->w->server->workers[i], &tt->task);
+  }
+}
+
+/* --- GET /metrics --------------------------------------------------------------------------------- */
+
+static void api_metrics(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  if (!api_authorized(c, req) || !api_method(c, req, "GET")) return;
+  buf_t text = BUF_INIT;
+  metrics_render(c->w->server, &text);
+  http_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", (const char *)text.data,
+               text.len, "Cache-Control: no-store\r\n", req->keep_alive);
+  buf_free(&text);
+}
+
+void api_register(void) {
+  http_route_add("/api/broadcast", api_broadcast);
+  http_route_add("/api/events", api_events);
+  http_route_add("/api/topics", api_topics);
+  http_route_add("/api/presence", api_presence);
+  http_route_add("/metrics", api_metrics);
+}

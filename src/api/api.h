@@ -1,0 +1,18 @@
+#ifndef CINDER_API_API_H
+#define CINDER_API_API_H
+/* The server API (HTTP, JSON) for a backend, and Prometheus metrics:
+ *
+ *   POST /api/broadcast  {"topic","event","payload"}  → every subscriber on every worker
+ *   POST /api/events     {"stream","value"}           → the activity:<stream> series
+ *   GET  /api/topics                                  → [{"topic","subscribers"}]
+ *   GET  /api/presence?topic=T                        → {"topic":T,"presences":{...}}
+ *   GET  /metrics                                     → Prometheus text format 0.0.4
+ *
+ * Access: with an API key (--api-key / CINDER_API_KEY) every request needs
+ * `Authorization: Bearer <key>`; without one, only loopback clients are answered. Errors are JSON
+ * {"error": reason} with 400 (malformed), 401 (key), 404, 405, 413 (body too large), 415
+ * (content type), 429 (too many streams). */
+
+void api_register(void);
+
+#endif

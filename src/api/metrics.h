@@ -1,0 +1,11 @@
+#ifndef CINDER_API_METRICS_H
+#define CINDER_API_METRICS_H
+/* Prometheus text exposition (format 0.0.4) of the counters and gauges every worker keeps:
+ * read with relaxed atomic loads from any thread, never by stopping the workers. */
+#include "core/buf.h"
+
+typedef struct server server_t;
+
+void metrics_render(server_t *srv, buf_t *out);
+
+#endif

@@ -1,0 +1,47 @@
+#include "channels/activity_channel.h"
+
+#include <string.h>
+
+#include "activity/activity.h"
+#include "core/log.h"
+
+typedef struct activity_state {
+  bool watching;
+} activity_state_t;
+
+static int activity_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
+  const char *topic = phx_channel_topic(ch);
+  const char *stream = topic + strlen("activity:");
+  bool doc = !strncmp(stream, "doc:", 4) && stream[4];
+  if (strcmp(stream, "server") && !doc && !activity_stream_name_valid(stream)) {
+    *reply = json_pack("{ss}", "reason", "unknown activity stream");
+    return PHX_JOIN_ERROR;
+  }
+  if (doc) {
+    activity_state_t *st = phx_channel_state(ch);
+    activity_watch(topic, +1);
+    st->watching = true;
+  }
+  *reply = json_pack("{so}", "samples", activity_history(topic));
+  return PHX_JOIN_OK;
+}
+
+static void activity_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
+  log_info("activity %s: client push '%s' refused", phx_channel_topic(ch), msg->event);
+  json_t *r = json_pack("{ss}", "reason", "activity streams are read-only");
+  phx_channel_reply(ch, msg, "error", r);
+  json_decref(r);
+}
+
+static void activity_terminate(phx_channel_t *ch, phx_exit_t reason) {
+  activity_state_t *st = phx_channel_state(ch);
+  if (st->watching) activity_watch(phx_channel_topic(ch), -1);
+}
+
+const phx_channel_type_t activity_channel = {
+    .name = "activity",
+    .state_size = sizeof(activity_state_t),
+    .join = activity_join,
+    .handle_in = activity_handle_in,
+    .terminate = activity_terminate,
+};
