@@ -39,6 +39,7 @@ void yjs_doc_free(yjs_doc *doc) {
   ystore_free(doc);
   for (size_t i = 0; i < doc->nroots; i++) ytype_free(doc->roots[i]);
   free(doc->roots);
+  free(doc->root_tab);
   ydoc_free_pending(doc);
   free(doc->missing);
   yds_free(&doc->pending_ds);
@@ -344,6 +345,7 @@ typedef struct crefs {
   uint64_t client;
   size_t i, end; /* next record, end (indices into the update's records) */
   bool gone;     /* removed from clientsStructRefs */
+  size_t rest;   /* index + 1 of this client's entry in integ.rest, 0 if none */
 } crefs;
 
 typedef struct rest_part {
@@ -365,6 +367,31 @@ typedef struct integ {
   size_t nmissing, missing_cap;
 } integ;
 
+static int crefs_cmp(const void *a, const void *b) {
+  uint64_t x = ((const crefs *)a)->client, y = ((const crefs *)b)->client;
+  return x < y ? -1 : x > y;
+}
+
+static int rest_cmp(const void *a, const void *b) {
+  uint64_t x = ((const rest_part *)a)->client, y = ((const rest_part *)b)->client;
+  return x > y ? -1 : x < y; /* descending */
+}
+
+static int id_cmp(const void *a, const void *b) {
+  const yjs_id *x = a, *y = b;
+  if (x->client != y->client) return x->client < y->client ? -1 : 1;
+  return x->clock < y->clock ? -1 : x->clock > y->clock;
+}
+
+/* Sort by client, keep the lowest clock per client. */
+static size_t ids_min_per_client(yjs_id *ids, size_t n) {
+  if (n > 1) qsort(ids, n, sizeof(*ids), id_cmp);
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!j || ids[j - 1].client != ids[i].client) ids[j++] = ids[i];
+  return j;
+}
+
 static crefs *refs_get(integ *g, uint64_t client) {
   size_t lo = 0, hi = g->nrefs;
   while (lo < hi) {
@@ -379,29 +406,39 @@ static crefs *refs_get(integ *g, uint64_t client) {
 }
 
 static void update_missing(integ *g, uint64_t client, uint64_t clock) {
-  for (size_t i = 0; i < g->nmissing; i++)
-    if (g->missing[i].client == client) {
-      if (g->missing[i].clock > clock) g->missing[i].clock = clock;
-      return;
-    }
+  /* duplicates are resolved once at the end (ids_min_per_client) */
   YJS_GROW(g->missing, g->missing_cap, g->nmissing + 1);
   g->missing[g->nmissing].client = client;
   g->missing[g->nmissing].clock = clock;
   g->nmissing++;
 }
 
+/* The refs entry of a client of this update (gone or not). */
+static crefs *refs_any(integ *g, uint64_t client) {
+  size_t lo = 0, hi = g->nrefs;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (g->refs[mid].client < client)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < g->nrefs && g->refs[lo].client == client ? &g->refs[lo] : NULL;
+}
+
 static void rest_set(integ *g, uint64_t client, size_t from, size_t to) {
-  for (size_t i = 0; i < g->nrest; i++)
-    if (g->rest[i].client == client) {
-      g->rest[i].from = from;
-      g->rest[i].to = to;
-      return;
-    }
+  crefs *c = refs_any(g, client); /* every record's client has an entry */
+  if (c && c->rest) {
+    g->rest[c->rest - 1].from = from;
+    g->rest[c->rest - 1].to = to;
+    return;
+  }
   YJS_GROW(g->rest, g->rest_cap, g->nrest + 1);
   g->rest[g->nrest].client = client;
   g->rest[g->nrest].from = from;
   g->rest[g->nrest].to = to;
   g->nrest++;
+  if (c) c->rest = g->nrest;
 }
 
 static void add_stack_to_rest(integ *g) {
@@ -442,19 +479,12 @@ static void integrate_structs(integ *g) {
     g->refs[g->nrefs].i = i;
     g->refs[g->nrefs].end = j;
     g->refs[g->nrefs].gone = false;
+    g->refs[g->nrefs].rest = 0;
     g->nrefs++;
     i = j;
   }
-  /* sort by client ascending (insertion sort: updates hold few clients) */
-  for (size_t i = 1; i < g->nrefs; i++) {
-    crefs t = g->refs[i];
-    size_t j = i;
-    while (j > 0 && g->refs[j - 1].client > t.client) {
-      g->refs[j] = g->refs[j - 1];
-      j--;
-    }
-    g->refs[j] = t;
-  }
+  /* sort by client ascending (strict decoding guarantees distinct clients) */
+  if (g->nrefs > 1) qsort(g->refs, g->nrefs, sizeof(*g->refs), crefs_cmp);
   g->active = g->nrefs;
   crefs *cur = next_target(g);
   if (!cur) return;
@@ -510,15 +540,7 @@ static void integrate_structs(integ *g) {
 
 /* Encode the records left over as an update (writeClientsStructs: clients descending). */
 static void encode_rest(integ *g, ybuf *out) {
-  for (size_t i = 1; i < g->nrest; i++) {
-    rest_part t = g->rest[i];
-    size_t j = i;
-    while (j > 0 && g->rest[j - 1].client < t.client) {
-      g->rest[j] = g->rest[j - 1];
-      j--;
-    }
-    g->rest[j] = t;
-  }
+  if (g->nrest > 1) qsort(g->rest, g->nrest, sizeof(*g->rest), rest_cmp);
   ygroupw w;
   memset(&w, 0, sizeof(w));
   for (size_t i = 0; i < g->nrest; i++)
@@ -698,17 +720,10 @@ static void tx_cleanup(yjs_doc *doc) {
 /* --- readUpdate ------------------------------------------------------------------------------- */
 static void pending_set_missing(yjs_doc *doc, const yjs_id *m, size_t n, bool replace) {
   if (replace) doc->nmissing = 0;
-  for (size_t i = 0; i < n; i++) {
-    size_t j;
-    for (j = 0; j < doc->nmissing; j++)
-      if (doc->missing[j].client == m[i].client) break;
-    if (j == doc->nmissing) {
-      YJS_GROW(doc->missing, doc->mcap, doc->nmissing + 1);
-      doc->missing[doc->nmissing++] = m[i];
-    } else if (doc->missing[j].clock > m[i].clock) {
-      doc->missing[j].clock = m[i].clock;
-    }
-  }
+  if (!n) return;
+  YJS_GROW(doc->missing, doc->mcap, doc->nmissing + n);
+  memcpy(doc->missing + doc->nmissing, m, n * sizeof(*m));
+  doc->nmissing = ids_min_per_client(doc->missing, doc->nmissing + n);
 }
 
 /* Apply a decoded update inside the running transaction. */
@@ -778,6 +793,11 @@ static void read_update(yjs_doc *doc, yupdate *u) {
   }
 }
 
+static int client_desc_cmp(const void *a, const void *b) {
+  uint64_t x = (*(yclient *const *)a)->client, y = (*(yclient *const *)b)->client;
+  return x > y ? -1 : x < y;
+}
+
 static void write_tx_event(yjs_doc *doc, ybuf *out) {
   /* clients whose state advanced, descending, from their state before the transaction */
   yclient **cs = yjs__malloc((doc->ntx_clients ? doc->ntx_clients : 1) * sizeof(*cs));
@@ -785,15 +805,7 @@ static void write_tx_event(yjs_doc *doc, ybuf *out) {
   for (size_t i = 0; i < doc->ntx_clients; i++)
     if (yclient_state(doc->tx_clients[i]) != doc->tx_clients[i]->tx_before)
       cs[n++] = doc->tx_clients[i];
-  for (size_t i = 1; i < n; i++) {
-    yclient *t = cs[i];
-    size_t j = i;
-    while (j > 0 && cs[j - 1]->client < t->client) {
-      cs[j] = cs[j - 1];
-      j--;
-    }
-    cs[j] = t;
-  }
+  if (n > 1) qsort(cs, n, sizeof(*cs), client_desc_cmp);
   ybuf_var_uint(out, n);
   for (size_t i = 0; i < n; i++) {
     yclient *c = cs[i];

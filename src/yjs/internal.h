@@ -292,8 +292,10 @@ struct yjs_doc {
   bool gc;
   yclient **clients; /* open addressing on client id */
   size_t nclients, ccap;
-  ytype **roots;
+  ytype **roots; /* in creation order */
   size_t nroots, rcap;
+  ytype **root_tab; /* open addressing on the name */
+  size_t root_tab_cap;
   yslab *slabs;
   yblock *free_blocks; /* linked through .right */
   /* pending structs: an update v1 holding them, and the lowest clock needed per client */

@@ -9,6 +9,11 @@
 
 enum { K_NONE, K_MAP, K_TEXT, K_XML, K_ARRAY };
 
+/* Nested types are rendered recursively; a document nested deeper than this (only a hostile one)
+ * renders the too-deep parts as null / empty instead of exhausting the C stack. */
+#define JSON_MAX_TYPE_DEPTH 2000
+static _Thread_local int json_depth;
+
 /* --- JavaScript number formatting ------------------------------------------------------------ */
 static void js_number(ybuf *b, double v) {
   if (v != v || isinf(v)) {
@@ -368,6 +373,11 @@ static void text_plain(ybuf *b, const ytype *t) {
 }
 
 static void type_json(ybuf *b, const ytype *t, int kind) {
+  if (json_depth >= JSON_MAX_TYPE_DEPTH) {
+    ybuf_str(b, "null");
+    return;
+  }
+  json_depth++;
   switch (kind) {
     case K_MAP: map_json(b, t); break;
     case K_ARRAY: array_json(b, t); break;
@@ -384,6 +394,7 @@ static void type_json(ybuf *b, const ytype *t, int kind) {
     }
     default: ybuf_str(b, "null"); break;
   }
+  json_depth--;
 }
 
 /* --- JavaScript String(value) for XML attribute rendering ----------------------------------- */
@@ -758,7 +769,16 @@ static void xml_children(ybuf *b, const ytype *t) {
   }
 }
 
+static void xml_element(ybuf *b, const ytype *t);
+
 static void xml_string(ybuf *b, const ytype *t) {
+  if (json_depth >= JSON_MAX_TYPE_DEPTH) return;
+  json_depth++;
+  xml_element(b, t);
+  json_depth--;
+}
+
+static void xml_element(ybuf *b, const ytype *t) {
   if (t->ref == YT_XML_TEXT) {
     xml_text_string(b, t);
     return;

@@ -70,14 +70,32 @@ ykey *ytype_key(ytype *t, const uint8_t *s, size_t n, bool create) {
   return k;
 }
 
+static void root_tab_put(ytype **tab, size_t cap, ytype *t) {
+  size_t i = key_hash(t->name, t->name_len) & (cap - 1);
+  while (tab[i]) i = (i + 1) & (cap - 1);
+  tab[i] = t;
+}
+
 ytype *ydoc_root(yjs_doc *doc, const uint8_t *name, size_t n, bool create) {
-  for (size_t i = 0; i < doc->nroots; i++) {
-    ytype *t = doc->roots[i];
-    if (t->name_len == n && (!n || !memcmp(t->name, name, n))) return t;
+  if (doc->root_tab_cap) {
+    size_t mask = doc->root_tab_cap - 1;
+    for (size_t i = key_hash(name, n) & mask; doc->root_tab[i]; i = (i + 1) & mask) {
+      ytype *t = doc->root_tab[i];
+      if (t->name_len == n && (!n || !memcmp(t->name, name, n))) return t;
+    }
   }
   if (!create) return NULL;
+  if ((doc->nroots + 1) * 2 > doc->root_tab_cap) {
+    size_t ncap = doc->root_tab_cap ? doc->root_tab_cap * 2 : 8;
+    ytype **tab = yjs__calloc(ncap, sizeof(*tab));
+    for (size_t i = 0; i < doc->nroots; i++) root_tab_put(tab, ncap, doc->roots[i]);
+    free(doc->root_tab);
+    doc->root_tab = tab;
+    doc->root_tab_cap = ncap;
+  }
   YJS_GROW(doc->roots, doc->rcap, doc->nroots + 1);
   ytype *t = ytype_new(YT_ROOT, name, n);
   doc->roots[doc->nroots++] = t;
+  root_tab_put(doc->root_tab, doc->root_tab_cap, t);
   return t;
 }
