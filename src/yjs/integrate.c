@@ -521,6 +521,16 @@ static void integrate_structs(integ *g) {
             yrec_slice(&t, offset);
             yjs_id prev = {t.client, t.clock - 1};
             rs.left = get_clean_end(doc, prev);
+            /* yjs keeps the parent resolved above even when this predecessor lives in another
+             * type (possible only with inconsistent input). The item would then sit in one
+             * type's list with another type as parent, and collecting that parent would leave
+             * it dangling, so follow the predecessor instead (and never link after a GC). */
+            if (rs.left->kind == YC_GC) {
+              rs.parent = NULL; /* as getMissing does for a GC neighbour */
+            } else if (rs.parent) {
+              rs.parent = rs.left->parent;
+              rs.sub = rs.left->sub;
+            }
           }
           integrate_item(doc, &t, &rs);
         }
