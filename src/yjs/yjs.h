@@ -17,7 +17,17 @@
  *   failure. yjs_strerror() names a code. Where a yjs_error is passed (it may be NULL), it receives
  *   the code, the input offset where decoding stopped and a one-line message.
  *
- * Compatibility notes (deliberate choices, see also src/yjs/README-less comments in the .c files)
+ * Server use
+ *   doc = yjs_doc_new(0);
+ *   yjs_doc_apply_update_v1_event(doc, msg, len, &ev, &ev_len, &err)   a client's update:
+ *       err.code < 0 -> reject (doc unchanged); ev != NULL -> broadcast ev (what yjs's 'update'
+ *       event carries); ev == NULL -> nothing new (duplicate, or only pending)
+ *   yjs_doc_encode_state_vector(doc, &sv, &n)                            sync step 1
+ *   yjs_doc_encode_state_as_update_v1(doc, peer_sv, n, &up, &m, &err)   sync step 2 reply
+ *   yjs_free(buffer); yjs_doc_free(doc);
+ *   A document is not thread-safe; use it from one thread at a time.
+ *
+ * Compatibility notes (deliberate choices)
  *   - Any values, JSON texts (ContentJSON, ContentEmbed, ContentFormat) are kept as the raw bytes
  *     they arrived in and re-emitted verbatim. For input produced by lib0/yjs this is byte-exact;
  *     yjs would canonicalise non-canonical input (float64 1.0 -> int, key order, JSON whitespace).
