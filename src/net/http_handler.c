@@ -10,6 +10,7 @@
 #include "core/mem.h"
 #include "http/http_query.h"
 #include "net/conn.h"
+#include "net/longpoll.h"
 #include "net/worker.h"
 #include "phx/phx_serializer.h"
 #include "phx/phx_socket.h"
@@ -204,6 +205,10 @@ static void http_dispatch(conn_t *c, const http_request_t *req, const char *body
       return;
     }
     http_upgrade(c, req);
+    return;
+  }
+  if (http_path_is(req, cfg->socket_path, "/longpoll")) {
+    longpoll_handle(c, req, body, len);
     return;
   }
   if (http_path_is(req, "/healthz", "")) {

@@ -8,6 +8,7 @@
 #include "core/mem.h"
 #include "docs/shared_doc.h"
 #include "net/conn.h"
+#include "net/longpoll.h"
 #include "ws/ws_frame.h"
 
 static _Thread_local worker_t *worker_self;
@@ -59,6 +60,7 @@ static void worker_drain(worker_t *w) {
     else if (c->state == CONN_HTTP) conn_close(c);
     n++;
   }
+  longpoll_close_all(w);
   log_info("draining %ld connections", n);
   worker_check_drained(w);
 }
@@ -116,6 +118,7 @@ static void worker_on_wakeup(uv_async_t *h) { worker_run_inbox(h->data); }
 
 static void worker_on_flush(uv_check_t *h) {
   worker_t *w = h->data;
+  longpoll_flush(w); /* answers to held polls are tasks: they run on the next iteration */
   while (w->flushq) {
     conn_t *c = w->flushq;
     w->flushq = c->flush_next;
@@ -127,6 +130,7 @@ static void worker_on_flush(uv_check_t *h) {
 static void worker_on_sweep(uv_timer_t *h) {
   worker_t *w = h->data;
   uint64_t now = uv_now(&w->loop);
+  if (!w->draining) longpoll_sweep(w, now);
   for (conn_t *c = w->conns, *next; c; c = next) {
     next = c->next;
     if (w->draining && now >= w->drain_deadline) conn_close(c);

@@ -110,7 +110,7 @@ test('unknown path -> 404 with a JSON error body', async () => {
   const r = await expectError(GET('/nope'), 404, /not found/, 'GET /nope: not found');
   assert.deepEqual(JSON.parse(r.body), { error: 'not found' });
   await expectError(GET('/socket/websocketx'), 404, /not found/, 'GET /socket/websocketx: not found');
-  await expectError(GET('/socket/longpoll'), 404, /not found/, 'GET /socket/longpoll: not found');
+  await expectError(GET('/socket/longpollx'), 404, /not found/, 'GET /socket/longpollx: not found');
 });
 
 test('request body over the cap (1 MiB) -> 413 before the body is read', async () => {

@@ -1,0 +1,469 @@
+#include "net/longpoll.h"
+
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "http/http_query.h"
+#include "net/conn.h"
+#include "net/http_handler.h"
+#include "net/worker.h"
+#include "phx/phx_serializer.h"
+#include "phx/phx_socket.h"
+#include "ws/ws_frame.h"
+#include "ws/ws_handshake.h"
+
+#define LP_WINDOW_MS 10000       /* a poll is held at most this long (Phoenix's window_ms) */
+#define LP_SESSION_IDLE_MS 15000 /* a session without a poll for this long ends (1.5 × window) */
+#define LP_MAX_POST_LINES 100    /* as Phoenix ≥ 1.8.9 */
+#define LP_TOKEN_MAX 48
+
+typedef struct lp_session {
+  phx_transport_t transport; /* first: the socket writes through it */
+  worker_t *w;
+  char token[LP_TOKEN_MAX];
+  phx_socket_t *phx;
+  frame_t **frames; /* buffered text frames, oldest first */
+  size_t nframes, cap;
+  size_t bytes;
+  uint64_t last_poll_ms;
+  /* the held poll, if any: an HTTP connection on some worker */
+  bool waiting;
+  int wait_worker;
+  uint64_t wait_conn;
+  bool wait_keep_alive;
+  uint64_t wait_deadline_ms;
+  bool dirty; /* in the flush list: frames arrived, or an end was requested */
+  bool close_requested; /* the socket asked to end: done at the next flush, never mid-delivery */
+  bool closing;         /* ended: out of the registry, freed once out of the flush list */
+  struct lp_session *next_dirty;
+} lp_session_t;
+
+/* Per worker: its sessions (token -> session) and the ones to flush. */
+typedef struct lp_registry {
+  dict_t sessions;
+  lp_session_t *dirty;
+} lp_registry_t;
+
+static _Thread_local lp_registry_t *lp_self;
+
+static lp_registry_t *lp_registry(void) {
+  if (!lp_self) {
+    lp_self = xcalloc(1, sizeof *lp_self);
+    dict_init(&lp_self->sessions);
+  }
+  return lp_self;
+}
+
+/* --- answers, delivered on the worker that holds the HTTP connection -------------------------- */
+
+typedef struct lp_answer {
+  task_t task;
+  uint64_t conn_id;
+  bool keep_alive;
+  int http_status; /* 200 with a JSON body normally; 400/500 for unreadable posts */
+  char *body;
+} lp_answer_t;
+
+static void lp_respond_now(conn_t *c, int http_status, const char *body, bool keep_alive) {
+  http_respond(c, http_status, "application/json; charset=utf-8", body, strlen(body),
+               "Cache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n", keep_alive);
+}
+
+static void lp_answer_run(task_t *t) {
+  lp_answer_t *a = (lp_answer_t *)t;
+  worker_t *w = worker_current();
+  conn_t *c = w ? worker_find_conn(w, a->conn_id) : NULL;
+  if (c && c->state == CONN_HTTP) {
+    lp_respond_now(c, a->http_status, a->body, a->keep_alive);
+    conn_resume(c);
+  }
+  free(a->body);
+  free(a);
+}
+
+static void lp_answer(worker_t *from, int worker, uint64_t conn_id, bool keep_alive,
+                      int http_status, char *body /* owned */) {
+  lp_answer_t *a = xmalloc(sizeof *a);
+  a->task.run = lp_answer_run;
+  a->conn_id = conn_id;
+  a->keep_alive = keep_alive;
+  a->http_status = http_status;
+  a->body = body;
+  worker_submit(&from->server->workers[worker], &a->task);
+}
+
+static char *lp_status_json(int status, const char *token) {
+  char buf[128];
+  if (token) snprintf(buf, sizeof buf, "{\"status\":%d,\"token\":\"%s\",\"messages\":[]}", status, token);
+  else snprintf(buf, sizeof buf, "{\"status\":%d}", status);
+  return xstrdup(buf);
+}
+
+/* {"status":200,"token":T,"messages":["<frame>",...]}: each frame as the text a WebSocket would
+ * carry, without its WebSocket header. */
+static char *lp_messages_json(lp_session_t *s) {
+  buf_t b = BUF_INIT;
+  buf_printf(&b, "{\"status\":200,\"token\":\"%s\",\"messages\":[", s->token);
+  for (size_t i = 0; i < s->nframes; i++) {
+    frame_t *f = s->frames[i];
+    json_t *str = json_stringn((const char *)f->data + f->payload_off, f->len - f->payload_off);
+    char *enc = json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (i) buf_append_byte(&b, ',');
+    buf_append_str(&b, enc ? enc : "\"\"");
+    free(enc);
+    json_decref(str);
+    frame_unref(f);
+  }
+  s->nframes = 0;
+  s->bytes = 0;
+  buf_append_str(&b, "]}");
+  buf_append_byte(&b, 0);
+  return (char *)buf_release(&b);
+}
+
+/* --- sessions ------------------------------------------------------------------------------- */
+
+static void lp_mark_dirty(lp_session_t *s) {
+  if (s->dirty) return;
+  s->dirty = true;
+  lp_registry_t *r = lp_registry();
+  s->next_dirty = r->dirty;
+  r->dirty = s;
+}
+
+static void lp_session_send(phx_transport_t *t, frame_t *f) {
+  lp_session_t *s = (lp_session_t *)t;
+  if (s->closing || s->close_requested) return;
+  if (f->len > f->payload_off && (f->data[0] & 0x0f) == WS_OP_BINARY) {
+    log_warn("longpoll %.8s: binary frame dropped (LongPoll carries text frames only)", s->token);
+    return;
+  }
+  if (s->bytes + f->len > s->w->server->cfg.max_queue) {
+    log_warn("longpoll %.8s: buffer over %zu bytes (client not polling); ending the session",
+             s->token, s->w->server->cfg.max_queue);
+    t->close(t, WS_CLOSE_POLICY, "buffer full");
+    return;
+  }
+  if (s->nframes == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 8;
+    s->frames = xrealloc(s->frames, s->cap * sizeof *s->frames);
+  }
+  s->frames[s->nframes++] = frame_ref(f);
+  s->bytes += f->len;
+  lp_mark_dirty(s);
+}
+
+static void lp_session_free(lp_session_t *s) {
+  for (size_t i = 0; i < s->nframes; i++) frame_unref(s->frames[i]);
+  free(s->frames);
+  free(s);
+}
+
+/* End a session: its channels terminate now; a held poll learns that the session is gone. */
+static void lp_session_end(lp_session_t *s, const char *why) {
+  if (s->closing) return;
+  s->closing = true;
+  log_info("longpoll %.8s: session ended (%s)", s->token, why);
+  lp_registry_t *r = lp_registry();
+  dict_delete(&r->sessions, s->token, strlen(s->token));
+  if (s->phx) {
+    phx_socket_t *phx = s->phx;
+    s->phx = NULL;
+    phx_socket_free(phx);
+  }
+  if (s->waiting)
+    lp_answer(s->w, s->wait_worker, s->wait_conn, s->wait_keep_alive, 200, lp_status_json(410, NULL));
+  s->waiting = false;
+  if (!s->dirty) lp_session_free(s); /* else freed by the flush that unlinks it */
+}
+
+/* The socket may ask from deep inside a delivery (a broadcast loop, a channel callback): the end,
+ * which frees the socket, waits for the worker's flush. */
+static void lp_session_close(phx_transport_t *t, uint16_t code, const char *reason) {
+  lp_session_t *s = (lp_session_t *)t;
+  if (s->closing) return;
+  log_debug("longpoll %.8s: closing (%u %s)", s->token, code, reason ? reason : "");
+  s->close_requested = true;
+  lp_mark_dirty(s);
+}
+
+void longpoll_flush(worker_t *w) {
+  lp_registry_t *r = lp_self;
+  if (!r) return;
+  lp_session_t *s = r->dirty;
+  r->dirty = NULL;
+  while (s) {
+    lp_session_t *next = s->next_dirty;
+    s->dirty = false;
+    if (s->closing) {
+      lp_session_free(s); /* ended while in this list */
+    } else if (s->close_requested) {
+      lp_session_end(s, "closed by the server");
+    } else if (s->waiting && s->nframes) {
+      s->waiting = false;
+      lp_answer(w, s->wait_worker, s->wait_conn, s->wait_keep_alive, 200, lp_messages_json(s));
+    }
+    s = next;
+  }
+}
+
+void longpoll_sweep(worker_t *w, uint64_t now) {
+  lp_registry_t *r = lp_self;
+  if (!r) return;
+  for (dict_iter_t it = dict_iter(&r->sessions); dict_next(&it);) {
+    lp_session_t *s = it.entry->value;
+    if (s->waiting && now >= s->wait_deadline_ms) {
+      s->waiting = false;
+      s->last_poll_ms = now;
+      lp_answer(w, s->wait_worker, s->wait_conn, s->wait_keep_alive, 200,
+                lp_status_json(204, s->token));
+    } else if (!s->waiting && now - s->last_poll_ms > LP_SESSION_IDLE_MS) {
+      lp_session_end(s, "no poll for 15 s"); /* the iterator already holds the next entry */
+    }
+  }
+}
+
+void longpoll_close_all(worker_t *w) {
+  lp_registry_t *r = lp_self;
+  if (!r) return;
+  for (dict_iter_t it = dict_iter(&r->sessions); dict_next(&it);) lp_session_end(it.entry->value, "drain");
+  longpoll_flush(w);
+  dict_free(&r->sessions);
+  free(r);
+  lp_self = NULL;
+}
+
+/* --- requests, on the session's worker ------------------------------------------------------- */
+
+typedef enum { LP_POLL, LP_POST } lp_op_t;
+
+typedef struct lp_request {
+  task_t task;
+  lp_op_t op;
+  int from_worker;
+  uint64_t conn_id;
+  bool keep_alive;
+  char token[LP_TOKEN_MAX];
+  bool ndjson;
+  char *body;
+  size_t len;
+  /* what the asking worker needs to create a session if this one is unknown */
+  struct lp_create *create;
+} lp_request_t;
+
+typedef struct lp_create {
+  json_t *params;
+  int vsn;
+  uint8_t *auth_token;
+  size_t auth_token_len;
+} lp_create_t;
+
+static void lp_create_free(lp_create_t *c) {
+  if (!c) return;
+  json_decref(c->params);
+  free(c->auth_token);
+  free(c);
+}
+
+static void lp_request_free(lp_request_t *q) {
+  free(q->body);
+  lp_create_free(q->create);
+  free(q);
+}
+
+static lp_session_t *lp_session_new(worker_t *w, lp_create_t *cr) {
+  lp_session_t *s = xcalloc(1, sizeof *s);
+  s->transport.send = lp_session_send;
+  s->transport.close = lp_session_close;
+  s->w = w;
+  uint8_t rnd[16];
+  if (RAND_bytes(rnd, sizeof rnd) != 1) abort(); /* the token is the session's only credential */
+  int n = snprintf(s->token, sizeof s->token, "%d.", w->id);
+  for (size_t i = 0; i < sizeof rnd; i++) n += snprintf(s->token + n, sizeof s->token - (size_t)n, "%02x", rnd[i]);
+  phx_socket_limits_t limits = {.max_channels = w->server->cfg.max_channels};
+  s->phx = phx_socket_new(&w->pubsub, &s->transport, (phx_vsn_t)cr->vsn, cr->params,
+                          cr->auth_token, cr->auth_token_len, &limits);
+  cr->params = NULL;
+  cr->auth_token = NULL;
+  s->last_poll_ms = uv_now(&w->loop);
+  dict_set(&lp_registry()->sessions, s->token, strlen(s->token), s);
+  log_debug("longpoll %.8s: session opened", s->token);
+  return s;
+}
+
+static void lp_poll(worker_t *w, lp_request_t *q, lp_session_t *s) {
+  s->last_poll_ms = uv_now(&w->loop);
+  if (s->waiting) /* a newer poll replaces the held one, which ends empty */
+    lp_answer(w, s->wait_worker, s->wait_conn, s->wait_keep_alive, 200, lp_status_json(204, s->token));
+  if (s->nframes) {
+    s->waiting = false;
+    lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_messages_json(s));
+    return;
+  }
+  s->waiting = true;
+  s->wait_worker = q->from_worker;
+  s->wait_conn = q->conn_id;
+  s->wait_keep_alive = q->keep_alive;
+  s->wait_deadline_ms = s->last_poll_ms + LP_WINDOW_MS;
+}
+
+/* Each ndjson line is a frame: "[..." a V2 JSON text frame, anything else a base64 binary frame.
+ * Another content type: the whole body is one text frame (V1 clients). */
+static void lp_post(worker_t *w, lp_request_t *q, lp_session_t *s) {
+  int http_status = 200;
+  char *answer = NULL;
+  const char *p = q->body, *end = q->body + q->len;
+  int lines = 0;
+  bool failed = false;
+  while (p < end && lines < LP_MAX_POST_LINES && !s->close_requested) {
+    const char *nl = q->ndjson ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+    const char *e = nl ? nl : end;
+    const char *line_end = e > p && e[-1] == '\r' && q->ndjson ? e - 1 : e;
+    size_t n = (size_t)(line_end - p);
+    if (n) {
+      lines++;
+      uint16_t code;
+      if (!q->ndjson || p[0] == '[') {
+        code = phx_socket_handle_text(s->phx, p, n);
+      } else {
+        uint8_t *bin = xmalloc(n * 3 / 4 + 1);
+        long bl = ws_base64_decode_any(p, n, bin);
+        if (bl < 0) {
+          log_warn("longpoll %.8s: a posted line is neither JSON nor base64", s->token);
+          free(bin);
+          http_status = 400;
+          answer = xstrdup("{\"error\":\"line is neither a JSON frame nor base64\"}");
+          failed = true;
+          break;
+        }
+        code = phx_socket_handle_binary(s->phx, bin, (size_t)bl);
+        free(bin);
+      }
+      if (code) { /* a malformed frame ends the session, as in Phoenix */
+        http_status = 400;
+        answer = xstrdup("{\"error\":\"malformed frame\"}");
+        failed = true;
+        break;
+      }
+    }
+    p = nl ? nl + 1 : end;
+  }
+  if (failed) lp_session_end(s, "malformed frame"); /* a task, not a delivery: safe here */
+  lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, http_status,
+            answer ? answer : lp_status_json(200, NULL));
+}
+
+static void lp_request_run(task_t *t) {
+  lp_request_t *q = (lp_request_t *)t;
+  worker_t *w = worker_current();
+  lp_session_t *s = w && lp_self ? dict_get(&lp_self->sessions, q->token, strlen(q->token)) : NULL;
+  if (s && s->closing) s = NULL;
+  if (!w) {
+    /* shutting down */
+  } else if (q->op == LP_POST) {
+    if (s) lp_post(w, q, s);
+    else lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(410, NULL));
+  } else if (s) {
+    lp_poll(w, q, s);
+  } else if (q->create && !w->draining) {
+    /* Unknown or expired token: a new session, here (spec §7.2). */
+    lp_session_t *n = lp_session_new(w, q->create);
+    lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(410, n->token));
+  } else {
+    lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(403, NULL));
+  }
+  lp_request_free(q);
+}
+
+/* --- HTTP entry point -------------------------------------------------------------------------- */
+
+static bool lp_method_is(const http_request_t *req, const char *m) {
+  return req->method_len == strlen(m) && !memcmp(req->method, m, req->method_len);
+}
+
+static void lp_options(conn_t *c, const http_request_t *req) {
+  buf_t h = BUF_INIT;
+  const http_header_t *rh = http_header_find(req, "access-control-request-headers");
+  buf_printf(&h, "Access-Control-Allow-Origin: *\r\nAccess-Control-Allow-Methods: get, post, options\r\n"
+                 "Access-Control-Max-Age: 3600\r\n");
+  if (rh) buf_printf(&h, "Access-Control-Allow-Headers: %.*s\r\n", (int)rh->value_len, rh->value);
+  buf_append_byte(&h, 0);
+  http_respond(c, 200, NULL, "", 0, (const char *)h.data, req->keep_alive);
+  buf_free(&h);
+}
+
+void longpoll_handle(conn_t *c, const http_request_t *req, const char *body, size_t len) {
+  worker_t *w = c->w;
+  if (lp_method_is(req, "OPTIONS")) {
+    lp_options(c, req);
+    return;
+  }
+  bool post = lp_method_is(req, "POST");
+  if (!post && !lp_method_is(req, "GET")) {
+    log_info("conn %s: %.*s on the LongPoll endpoint", c->peer, (int)req->method_len, req->method);
+    http_respond(c, 400, NULL, "", 0, "Access-Control-Allow-Origin: *\r\n", false);
+    return;
+  }
+  json_t *params = req->query ? http_query_parse(req->query, req->query_len) : json_object();
+  if (!params) {
+    log_info("conn %s: LongPoll: malformed query string", c->peer);
+    lp_respond_now(c, 200, "{\"status\":403}", req->keep_alive);
+    return;
+  }
+  /* The session token: the header (phoenix.js 1.9), else the last `token` query parameter. */
+  char token[LP_TOKEN_MAX] = "";
+  const http_header_t *th = http_header_find(req, "x-phoenix-longpoll-token");
+  const char *qt = json_string_value(json_object_get(params, "token"));
+  if (th && th->value_len < sizeof token) snprintf(token, sizeof token, "%.*s", (int)th->value_len, th->value);
+  else if (qt && strlen(qt) < sizeof token) snprintf(token, sizeof token, "%s", qt);
+  char *dot = strchr(token, '.');
+  long owner = dot ? strtol(token, NULL, 10) : -1;
+  bool routable = dot && owner >= 0 && owner < w->server->nworkers;
+
+  lp_request_t *q = xcalloc(1, sizeof *q);
+  q->task.run = lp_request_run;
+  q->op = post ? LP_POST : LP_POLL;
+  q->from_worker = w->id;
+  q->conn_id = c->id;
+  q->keep_alive = req->keep_alive;
+  snprintf(q->token, sizeof q->token, "%s", routable ? token : "");
+  if (post) {
+    const http_header_t *ct = http_header_find(req, "content-type");
+    q->ndjson = ct && ct->value_len >= 20 && !strncasecmp(ct->value, "application/x-ndjson", 20);
+    q->body = xmalloc(len + 1);
+    memcpy(q->body, body, len);
+    q->len = len;
+    json_decref(params);
+  } else {
+    /* Everything needed to open a session, in case the token is unknown where it points. */
+    json_t *vsn_param = json_object_get(params, "vsn");
+    int vsn = !vsn_param ? PHX_V1
+              : json_is_string(vsn_param) ? phx_vsn_parse(json_string_value(vsn_param)) : -1;
+    if (vsn < 0) {
+      log_info("conn %s: LongPoll refused: unsupported vsn", c->peer);
+      json_decref(params);
+      free(q);
+      lp_respond_now(c, 200, "{\"status\":403}", req->keep_alive);
+      return;
+    }
+    json_object_del(params, "token");
+    lp_create_t *cr = xcalloc(1, sizeof *cr);
+    cr->params = params;
+    cr->vsn = vsn;
+    const http_header_t *at = http_header_find(req, "x-phoenix-authtoken");
+    if (at) {
+      cr->auth_token = xmalloc(at->value_len + 1);
+      memcpy(cr->auth_token, at->value, at->value_len);
+      cr->auth_token[at->value_len] = 0;
+      cr->auth_token_len = at->value_len;
+    }
+    q->create = cr;
+  }
+  c->http_pending = true; /* answered by a task, in order */
+  worker_submit(&w->server->workers[routable ? owner : w->id], &q->task);
+}
