@@ -154,6 +154,7 @@ function tmp () {
 let yjsMs = 0 // time spent on the Node side (generation, yjs oracles, checks)
 let yjsSelfDisagreements = 0 // batches where Y.mergeUpdates(subset) != applying the subset
 let yjsLeftPending = 0 // batches where yjs, fed update by update, kept applicable structs pending
+let sameStateBytes = 0 // batches where the C full state is byte-identical to yjs's
 
 // One seed's session and the inputs derived from it. Its roots are tagged with the seed ("t.17")
 // and its client ids come from slot seed % 12, so that up to 12 consecutive seeds share one doc.
@@ -322,6 +323,7 @@ async function checkBatch (seeds) {
     ok(rMerge, 'merge')
     assert.ok(rMerge.stdout.length <= refState.length,
       `C state ${rMerge.stdout.length} bytes > yjs encodeStateAsUpdate ${refState.length} bytes`)
+    if (eqBytes(rMerge.stdout, refState)) sameStateBytes++
   })
   check('(d) diff', () => {
     ok(rDiff, 'diff')
@@ -522,7 +524,8 @@ test(`differential against yjs: ${COUNT} seeded sessions`, { timeout: 30 * 60 * 
     t.diagnostic(`${seeds.length} seeds in ${batches.length} batches in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
       `(${(yjsMs / 1000).toFixed(1)} s of it generating and checking with yjs), ${JOBS} CLI processes at a time; ` +
       `Y.mergeUpdates(subset) differed from applying the subset in ${yjsSelfDisagreements} batches; ` +
-      `yjs kept applicable structs pending after all updates in ${yjsLeftPending}`)
+      `yjs kept applicable structs pending after all updates in ${yjsLeftPending}; ` +
+      `C full state byte-identical to Y.encodeStateAsUpdate in ${sameStateBytes}/${batches.length}`)
     // Which seeds fail on their own (the repro is CINDER_YJS_SEED=n)?
     const alone = new Map()
     for (const f of failed.slice(0, 8)) {
