@@ -222,6 +222,10 @@ static void activity_sample_doc(void *ctx, const shared_doc_sample_t *d) {
     p = xcalloc(1, sizeof *p);
     *p = (activity_prev_t){d->updates, d->awareness_updates, d->bytes_in, false};
     dict_set(&x->aw->doc_prev, topic, strlen(topic), p);
+  } else if (d->updates < p->updates || d->awareness_updates < p->awareness ||
+             d->bytes_in < p->bytes) {
+    /* Unloaded and loaded again while watched: its totals started over, so rates do too. */
+    *p = (activity_prev_t){d->updates, d->awareness_updates, d->bytes_in, false};
   }
   json_t *s = json_pack("{sIsIsIsfsIsfsIsf}", "t", (json_int_t)x->t, "subscribers",
                         (json_int_t)d->subscribers, "updates", (json_int_t)d->updates,
