@@ -482,3 +482,40 @@ function next(channel, event) {
     const ref = channel.on(event, (p) => { channel.off(event, ref); res(p); });
   }), 5000, `event ${event}`);
 }
+
+test('a watched document that unloads and loads again: its stream rates stay non-negative', async (t) => {
+  const server = await serve(t, ['--doc-unload', '100']);
+  const room = 'act-reload';
+  const watcher = await quietSocket(server);
+  const srvCh = watcher.channel('activity:server');
+  const srv = sampleLog(srvCh);
+  assert.equal((await receive(srvCh.join())).status, 'ok');
+  const docCh = watcher.channel(`activity:doc:${room}`);
+  const dlog = sampleLog(docCh);
+  assert.equal((await receive(docCh.join())).status, 'ok');
+
+  // First load: 5 updates.
+  const s1 = await track(server, connectSocket(server.url));
+  const c1 = provider(s1, room);
+  await c1.synced;
+  for (let i = 0; i < 5; i++) c1.doc.getText('t').insert(0, 'x');
+  await dlog.until((s) => s.updates === 5, { what: '5 updates sampled' });
+  await closeProvider(c1);
+  await srv.until((s) => s.documents === 0, { from: srv.samples.length, what: 'the document unloaded' });
+
+  // Watched all along, loaded again (its counters start over): one more update.
+  const mark = dlog.samples.length;
+  const c2 = provider(s1, room);
+  await c2.synced;
+  c2.doc.getText('t').insert(0, 'y');
+  await dlog.until((s) => s.updates >= 1 && s.updates < 5, { from: mark, what: 'the reloaded document sampled' });
+  const n = dlog.samples.length;
+  await dlog.until((_, i) => i >= n, { from: n, what: 'one more sample' });
+  for (const s of dlog.samples) {
+    for (const k of ['updates_per_s', 'awareness_per_s', 'bytes_in_per_s']) {
+      assert.ok(s[k] >= 0, `${k} = ${s[k]} in ${JSON.stringify(s)}`);
+    }
+  }
+  await closeProvider(c2);
+  await stopOk(server);
+});
