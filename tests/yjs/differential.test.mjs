@@ -36,7 +36,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
 import {
-  generateSession, makeRng, docJson, canonicalJson, encodeLog, toHex
+  generateSession, makeRng, docJson, canonicalJson, encodeLog, toHex, oracleDoc
 } from './session.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -120,12 +120,19 @@ function encodeSv (entries) {
   return Uint8Array.from(a)
 }
 
+// Oracle docs (session.mjs oracleDoc): no formatting cleanup of their own, like the engine. With
+// it, seed 5200 differed in XmlText formatting and seeds 3210/5807 in state size.
+function apply (doc, update) {
+  Y.applyUpdate(doc, update)
+}
+
 function freshDoc (...updates) {
-  const d = new Y.Doc()
-  d.clientID = 0 // never a session client (those are >= 1)
-  for (const u of updates) Y.applyUpdate(d, u)
+  const d = oracleDoc()
+  for (const u of updates) apply(d, u)
   return d
 }
+const loosen = (canonical) => JSON.stringify(JSON.parse(canonical), (k, v) =>
+  typeof v === 'string' ? v.replace(/[\uD800-\uDFFF\uFFFD]/g, '?') : v)
 const hasPending = (d) => d.store.pendingStructs !== null || d.store.pendingDs !== null
 
 // yjs retries pending structs only when a client it noted as missing advances past the noted
@@ -288,14 +295,19 @@ async function checkBatch (seeds) {
   const check = (name, fn) => {
     try { fn() } catch (e) { failures.push({ seed: e.seed ?? null, msg: `${name}: ${e.message}` }) }
   }
-  const perSeed = (json, want, what) => { // json: the doc's content as an object (all seeds)
+  // json: the doc's content as an object (all seeds); want: seed -> canonical JSON. `loose` for
+  // docs that reached the same updates by different paths: where yjs splits an item inside a
+  // surrogate pair it writes U+FFFD halves, and which pairs get split depends on the path (yjs
+  // docs themselves diverge there, seed 5545), so surrogates and U+FFFD compare as equal.
+  const perSeed = (json, want, what, loose = false) => {
     const known = new Set(ps.flatMap((p) => p.roots.map(([n]) => n)))
     for (const k of Object.keys(json)) if (!known.has(k)) throw new Error(`${what}: unexpected root ${JSON.stringify(k)}`)
     for (const p of ps) {
       const mine = {}
       for (const [n] of p.roots) if (n in json) mine[n] = json[n]
       try {
-        assert.equal(canonicalJson(mine), want.get(p.seed), `${what} (seed ${p.seed})`)
+        if (loose) assert.equal(loosen(canonicalJson(mine)), loosen(want.get(p.seed)), `${what} (seed ${p.seed})`)
+        else assert.equal(canonicalJson(mine), want.get(p.seed), `${what} (seed ${p.seed})`)
       } catch (e) { e.seed = p.seed; throw e }
     }
   }
@@ -344,11 +356,11 @@ async function checkBatch (seeds) {
     // Oracle: the same peer completed by yjs's own diff (Y.encodeStateAsUpdate(ref, sv)). Where the
     // sv cuts a surrogate pair both sides write U+FFFD halves, so this can differ from `expected`.
     const peerY = freshDoc(...ps.map((p) => p.peerState))
-    Y.applyUpdate(peerY, Y.encodeStateAsUpdate(refSeq, svBytes))
+    apply(peerY, Y.encodeStateAsUpdate(refSeq, svBytes))
     const wantPeer = settle(peerY)
     const peerJson = new Map(ps.map((p) => [p.seed, canonicalJson(docJson(wantPeer, p.roots))]))
     const peer = freshDoc(...ps.map((p) => p.peerState))
-    Y.applyUpdate(peer, rDiff.stdout)
+    apply(peer, rDiff.stdout)
     const done = settle(peer)
     perSeed(docObj(done), peerJson, 'lagging peer after the C diff vs after yjs\'s diff')
     svFail(toHex(Y.encodeStateVector(done)), toHex(refSv), 'lagging peer SV after the C diff')
@@ -359,9 +371,9 @@ async function checkBatch (seeds) {
     const fromC = settle(freshDoc(rSub.stdout))
     perSeed(docObj(fromC), subJson, 'C merge(subset) read by a fresh Yjs doc vs the subset applied by yjs')
     svFail(toHex(Y.encodeStateVector(fromC)), subSv, 'SV of C merge(subset) vs the subset applied by yjs')
-    for (const u of rest) Y.applyUpdate(fromC, u)
+    for (const u of rest) apply(fromC, u)
     const done = settle(fromC)
-    perSeed(docObj(done), expected, 'C merge(subset) + the rest (pending structs/deletes lost?)')
+    perSeed(docObj(done), expected, 'C merge(subset) + the rest (pending structs/deletes lost?)', true)
     svFail(toHex(Y.encodeStateVector(done)), toHex(refSv), 'SV of C merge(subset) + the rest')
   })
   check('(e) json subset (pending)', () => perSeed(parseCJson(rSubJson, 'json(subset)'), subSeqJson, 'C json of a subset with missing dependencies'))

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import * as Y from 'yjs'
-import { decodeLog, encodeLog, docJson, canonicalJson, toHex } from './session.mjs'
+import { decodeLog, encodeLog, docJsonAuto as docJson, canonicalJson, toHex, oracleDoc } from './session.mjs'
 import { REPO } from './trace-updates.mjs'
 
 const BIN = path.resolve(REPO, process.env.CINDER_BIN ?? 'build/test/cinder')
@@ -23,12 +23,14 @@ function cli (args, input) {
   return { code: r.status, signal: r.signal, stdout: new Uint8Array(r.stdout), stderr: r.stderr.toString() }
 }
 
-function yjsDoc (updates) {
-  let d = new Y.Doc()
+// Oracle docs: no formatting cleanup of their own (see session.mjs oracleDoc).
+// `settled`: pending structs that yjs left waiting are applied (its state read by a fresh doc).
+function yjsDoc (updates, settled = false) {
+  let d = oracleDoc()
   for (const u of updates) Y.applyUpdate(d, u)
-  if (d.store.pendingStructs || d.store.pendingDs) {
+  if (settled && (d.store.pendingStructs || d.store.pendingDs)) {
     const s = Y.encodeStateAsUpdate(d)
-    d = new Y.Doc()
+    d = oracleDoc()
     Y.applyUpdate(d, s)
   }
   return d
@@ -61,8 +63,8 @@ function outcome (updates) {
   const r = cli(['merge', '--log', '-'], log)
   if (r.code !== 0) return { bad: true, why: `exit ${r.code}: ${r.stderr}` }
   let c
-  try { c = canonicalJson(docJson(yjsDoc([r.stdout]))) } catch (e) { return { bad: true, why: `yjs rejects C state: ${e.message}; ${toHex(r.stdout)}` } }
-  const y = canonicalJson(docJson(d))
+  try { c = canonicalJson(docJson(yjsDoc([r.stdout], true))) } catch (e) { return { bad: true, why: `yjs rejects C state: ${e.message}; ${toHex(r.stdout)}` } }
+  const y = canonicalJson(docJson(yjsDoc(updates, true)))
   return { bad: c !== y, why: `C state ${toHex(r.stdout)}\n  -> ${c}\nyjs ${y}` }
 }
 

@@ -369,6 +369,26 @@ export function generateSession (seed, opts = {}) {
   return { pool, docs, clientIds: ids, roots, rng }
 }
 
+// Oracle docs: Y.Docs that, like the engine (a server), never change the document on their own.
+// A yjs Y.Text that receives formatting in a remote transaction "cleans up" format items it
+// considers redundant, deleting them in that doc only (YText._callObserver sets
+// transaction._needFormattingCleanup; readUpdateV2 forces transactions to be remote). Content
+// integrated later can then be formatted differently than in a doc that did not clean up, and
+// the GC'd deletions shrink its state. The session docs keep this behaviour (their cleanup
+// deletions are part of their updates); oracle docs have it switched off.
+const oracleDocs = new WeakSet()
+const textCallObserver = Y.Text.prototype._callObserver
+Y.Text.prototype._callObserver = function (transaction, parentSubs) {
+  textCallObserver.call(this, transaction, parentSubs)
+  if (oracleDocs.has(transaction.doc)) transaction._needFormattingCleanup = false
+}
+export function oracleDoc () {
+  const d = new Y.Doc()
+  d.clientID = 0 // never a session client (those are >= 1)
+  oracleDocs.add(d)
+  return d
+}
+
 // Content of a doc under the CLI's JSON convention: one key per non-empty root.
 export function docJson (doc, roots = ROOTS) {
   const out = {}
@@ -379,6 +399,13 @@ export function docJson (doc, roots = ROOTS) {
     out[name] = v
   }
   return out
+}
+
+// docJson over every root the doc has, kinds from the names (untagged or tagged, "t" / "t.17").
+export function docJsonAuto (doc) {
+  const kinds = new Map(ROOTS)
+  const roots = [...doc.share.keys()].filter((n) => kinds.has(n.split('.')[0])).map((n) => [n, kinds.get(n.split('.')[0])])
+  return docJson(doc, roots)
 }
 
 export function isEmpty (v) {
