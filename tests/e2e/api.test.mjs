@@ -308,6 +308,24 @@ function parsePrometheus(text) {
 
 const sum = (families, name) => families.get(name).samples.reduce((a, s) => a + s.value, 0);
 
+// The complete HTTP/1.1 responses (Content-Length bodies) at the start of buf, in order.
+function parseResponses(buf) {
+  const out = [];
+  let at = 0;
+  for (;;) {
+    const end = buf.indexOf('\r\n\r\n', at);
+    if (end < 0) return out;
+    const [statusLine, ...lines] = buf.subarray(at, end).toString('latin1').split('\r\n');
+    const m = statusLine.match(/^HTTP\/1\.1 (\d{3}) (.*)$/);
+    assert.ok(m, `status line ${JSON.stringify(statusLine)}`);
+    const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+    const len = Number(headers['content-length']);
+    if (buf.length < end + 4 + len) return out;
+    out.push({ status: Number(m[1]), reason: m[2], headers, body: buf.subarray(end + 4, end + 4 + len).toString('utf8') });
+    at = end + 4 + len;
+  }
+}
+
 // One keep-alive HTTP/1.1 connection for every scrape: /metrics and /healthz see the same set of
 // connections, and scraping opens none (a closed scrape connection would linger in the counts
 // until the server has read its EOF).
@@ -316,19 +334,11 @@ async function scraper(server) {
   let buf = Buffer.alloc(0);
   let wake = () => {};
   sock.on('data', (d) => { buf = Buffer.concat([buf, d]); wake(); });
+  let used = 0;
   const response = async () => {
     for (;;) {
-      const end = buf.indexOf('\r\n\r\n');
-      if (end >= 0) {
-        const [status, ...lines] = buf.subarray(0, end).toString('latin1').split('\r\n');
-        const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-        const len = Number(headers['content-length']);
-        if (buf.length >= end + 4 + len) {
-          const body = buf.subarray(end + 4, end + 4 + len).toString('utf8');
-          buf = buf.subarray(end + 4 + len);
-          return { status: Number(status.split(' ')[1]), headers, body };
-        }
-      }
+      const all = parseResponses(buf);
+      if (all.length > used) return all[used++];
       await within(new Promise((res) => { wake = res; }), 5000, 'an HTTP response');
     }
   };
@@ -436,4 +446,89 @@ test('the strict Prometheus parser refuses malformed exposition', () => {
   for (const text of bad) assert.throws(() => parsePrometheus(text), undefined, JSON.stringify(text));
   const ok = parsePrometheus('# HELP g A gauge.\n# TYPE g gauge\ng{a="x",b="y\\"z"} -1.5e3\ng 2\n');
   assert.deepEqual(ok.get('g').samples.map((s) => s.value), [-1500, 2]);
+});
+
+// HTTP/1.1 requests written back to back on one connection (the server answers one at a time,
+// in order, including the routes that gather their answer from every worker).
+test('pipelined API requests are answered in order; a client gone before its answer is harmless', async (t) => {
+  const server = await serve(t);
+  const s = await socket(server);
+  await join(s, 'room:pipe', { user: 'ann' });
+  const sock = await tcpConnect(server.port);
+  let buf = Buffer.alloc(0);
+  let wake = () => {};
+  sock.on('data', (d) => { buf = Buffer.concat([buf, d]); wake(); });
+  const get = (path) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+  const body = JSON.stringify({ stream: 'pipe', value: 1 });
+  const post = `POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  sock.write(get('/api/topics') + get('/api/presence?topic=room:pipe') + post + get('/metrics') + get('/api/topics'));
+  let responses = [];
+  await within(new Promise((res) => {
+    const check = () => { responses = parseResponses(buf); if (responses.length === 5) res(); };
+    wake = check;
+    check();
+  }), 5000, '5 responses');
+  assert.deepEqual(responses.map((r) => r.status), [200, 200, 202, 200, 200]);
+  assert.deepEqual(JSON.parse(responses[0].body), { topics: [{ topic: 'room:pipe', subscribers: 1 }] });
+  assert.deepEqual(Object.keys(JSON.parse(responses[1].body).presences), ['ann']);
+  assert.deepEqual(JSON.parse(responses[2].body), { status: 'accepted' });
+  assert.match(responses[3].body, /# TYPE cinder_connections gauge/);
+  assert.deepEqual(JSON.parse(responses[4].body), JSON.parse(responses[0].body));
+  sock.destroy();
+
+  // Clients that hang up while their answer is being gathered from the workers.
+  for (let i = 0; i < 40; i++) {
+    const c = await tcpConnect(server.port);
+    c.on('error', () => {});
+    c.end(get(i % 2 ? '/api/topics' : '/api/presence?topic=room:pipe'));
+    if (i % 3 === 0) c.destroy();
+  }
+  // Still serving.
+  assert.equal((await api(server, '/api/topics')).body.topics.length, 1);
+  await stopOk(server);
+});
+
+// The loopback rule covers IPv6: with no key, a client on [::1] is served. (A non-loopback peer
+// would need another interface or a network namespace; these tests use loopback only.)
+test('with no API key, the API answers an IPv6 loopback client', async (t) => {
+  const server = await startServer({ workers: 2, args: ['--host', '::1'] });
+  t.after(async () => {
+    if (server.proc.exitCode === null && server.proc.signalCode === null) await server.stop();
+  });
+  for (let i = 0; ; i++) { // until the workers listen (startServer resolves on the log line)
+    try {
+      (await tcpConnect(server.port, '::1')).destroy();
+      break;
+    } catch (e) {
+      if (e.code !== 'ECONNREFUSED' || i > 500) throw e;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+  }
+  const base = `http://[::1]:${server.port}`;
+  const topics = await fetch(`${base}/api/topics`);
+  assert.equal(topics.status, 200);
+  assert.deepEqual(await topics.json(), { topics: [] });
+  const ev = await fetch(`${base}/api/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stream":"v6","value":1}' });
+  assert.equal(ev.status, 202);
+  assert.equal((await fetch(`${base}/metrics`)).status, 200);
+  assert.equal((await server.stop()).code, 0);
+});
+
+// src/net/http_handler.c http_status_text() has no entry for 202 or 429, so the API's 202 and
+// 429 answers go out as "202 Unknown" / "429 Unknown" (clients ignore the phrase, but it is
+// wrong). Fix: add `case 202: return "Accepted";` and `case 429: return "Too Many Requests";`.
+test('status lines carry the standard reason phrase for 202', { todo: 'http_status_text() lacks 202 and 429' }, async (t) => {
+  const server = await serve(t);
+  const body = '{"stream":"phrase","value":1}';
+  const sock = await tcpConnect(server.port);
+  let buf = Buffer.alloc(0);
+  const got = within(new Promise((res) => {
+    sock.on('data', (d) => { buf = Buffer.concat([buf, d]); if (parseResponses(buf).length) res(parseResponses(buf)[0]); });
+  }), 5000, 'the response');
+  sock.write(`POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  const r = await got;
+  sock.destroy();
+  assert.equal(r.status, 202);
+  assert.equal(r.reason, 'Accepted');
+  await stopOk(server);
 });
