@@ -181,6 +181,14 @@ export class DocClient {
     }, { timeoutMs, describe: () => `${this.name}: no matching awareness change; states ${JSON.stringify([...this.awareness.getStates()])}` });
   }
 
+  // Resolves once pred(states) holds (the awareness states map, re-checked on every change).
+  awarenessStates(pred, timeoutMs = 10000) {
+    return until(() => pred(this.awareness.getStates()), (f) => {
+      this.awareness.on('change', f);
+      return () => this.awareness.off('change', f);
+    }, { timeoutMs, describe: () => `${this.name}: states ${JSON.stringify([...this.awareness.getStates()])}` });
+  }
+
   // Leaves the channel (the provider announces its awareness removal first), waits for the leave
   // to complete, then closes the socket.
   async close() {
