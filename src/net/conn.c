@@ -111,7 +111,12 @@ void conn_send(conn_t *c, frame_t *f) {
   if (c->queued_bytes + f->len > cap) {
     log_warn("conn %s: output queue over %zu bytes (client not reading); disconnecting",
              c->peer, cap);
-    conn_close(c);
+    /* Not conn_close() here: we may be inside phx_pubsub_deliver_local() for this very topic,
+     * and closing unsubscribes this socket's channels (possibly freeing the topic) under the
+     * loop's feet. Send nothing more; the next sweep tick closes the connection. */
+    c->state = CONN_CLOSING;
+    c->close_after_write = true;
+    c->closing_since_ms = 0;
     return;
   }
   if (c->outq_len == c->outq_cap) {

@@ -42,6 +42,27 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->api_key = NULL;
 }
 
+/* Our listeners set SO_REUSEPORT, so a bind would quietly join the group of another cinder that
+ * already serves this port. A socket without it binds only if nobody listens there. */
+static int server_port_free(const char *host, int port) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  char portstr[16];
+  snprintf(portstr, sizeof portstr, "%d", port);
+  if (getaddrinfo(host, portstr, &hints, &ai)) return 0; /* server_listen_fd reports it */
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1, ok = 1;
+  if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+                  bind(fd, ai->ai_addr, ai->ai_addrlen))) {
+    log_error("cannot listen on %s:%d: %s", host, port, strerror(errno));
+    ok = 0;
+  }
+  if (fd >= 0) close(fd);
+  freeaddrinfo(ai);
+  return ok;
+}
+
 /* One listening socket per worker, all bound to the same address with SO_REUSEPORT: the kernel
  * balances accepted connections across them, with no shared accept lock. */
 static int server_listen_fd(const char *host, int *port) {
@@ -125,7 +146,7 @@ int server_run(const server_config_t *cfg) {
     free(srv.workers);
     return 1;
   }
-  int started = 0, rc = 0;
+  int started = 0, rc = port != 0 && !server_port_free(cfg->host, port);
   for (int i = 0; i < srv.nworkers && !rc; i++) {
     int fd = server_listen_fd(cfg->host, &port);
     if (fd < 0 || worker_init(&srv.workers[i], &srv, i, fd) < 0) rc = 1;

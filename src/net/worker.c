@@ -155,8 +155,6 @@ static void worker_main(void *arg) {
   worker_self = w;
   phx_pubsub_bind_thread(&w->pubsub);
   activity_worker_start(w);
-  int rc = uv_listen((uv_stream_t *)&w->listener, 1024, worker_on_connection);
-  if (rc < 0) log_error("listen failed: %s", uv_strerror(rc));
   uv_run(&w->loop, UV_RUN_DEFAULT);
   /* Tasks posted after we stopped still own memory (broadcast references, replies): run them;
    * with the loop stopped they only release what they hold. */
@@ -190,6 +188,13 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
     log_error("worker %d: cannot use listening socket: %s", id, uv_strerror(rc));
     return rc;
   }
+  /* Listen now, on the main thread: "listening" is logged once every worker accepts. */
+  rc = uv_listen((uv_stream_t *)&w->listener, 1024, worker_on_connection);
+  if (rc < 0) {
+    log_error("worker %d: listen failed: %s", id, uv_strerror(rc));
+    return rc;
+  }
+
   phx_pubsub_init(&w->pubsub, id, srv->nworkers, worker_submit_to, srv);
   shared_docs_init(w);
   return 0;
