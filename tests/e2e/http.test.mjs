@@ -123,7 +123,20 @@ test('/healthz: other methods -> 405', async () => {
     'DELETE /healthz: method not allowed');
 });
 
-test.skip('slowloris: a partial head is answered 408 after the HTTP timeout (no flag; fixed at 10 s)');
+test('slowloris: a partial head is answered 408 after the HTTP timeout, and the connection closes', async () => {
+  const s = await startServer({ workers: 1, args: ['--http-timeout', '300'] });
+  try {
+    const started = Date.now();
+    const r = await httpOnce(s.port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    assert.equal(r.status, 408);
+    assert.match(JSON.parse(r.body).error, /timeout/);
+    assert.equal(r.closed, true);
+    assert.ok(Date.now() - started >= 250, 'not before the timeout');
+    await logLine(s, /HTTP request timed out/);
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+});
 
 // --- the WebSocket endpoint ------------------------------------------------------------------------
 
