@@ -128,8 +128,8 @@ typedef struct activity_counters {
 } activity_counters_t;
 
 typedef struct activity_prev {
+  uint64_t instance; /* which load of the document these totals belong to */
   uint64_t updates, awareness, bytes;
-  bool seen;
 } activity_prev_t;
 
 typedef struct business_stream {
@@ -220,12 +220,11 @@ static void activity_sample_doc(void *ctx, const shared_doc_sample_t *d) {
   }
   if (!p) {
     p = xcalloc(1, sizeof *p);
-    *p = (activity_prev_t){d->updates, d->awareness_updates, d->bytes_in, false};
+    *p = (activity_prev_t){d->instance, d->updates, d->awareness_updates, d->bytes_in};
     dict_set(&x->aw->doc_prev, topic, strlen(topic), p);
-  } else if (d->updates < p->updates || d->awareness_updates < p->awareness ||
-             d->bytes_in < p->bytes) {
+  } else if (p->instance != d->instance) {
     /* Unloaded and loaded again while watched: its totals started over, so rates do too. */
-    *p = (activity_prev_t){d->updates, d->awareness_updates, d->bytes_in, false};
+    *p = (activity_prev_t){d->instance, d->updates, d->awareness_updates, d->bytes_in};
   }
   json_t *s = json_pack("{sIsIsIsfsIsfsIsf}", "t", (json_int_t)x->t, "subscribers",
                         (json_int_t)d->subscribers, "updates", (json_int_t)d->updates,
@@ -234,7 +233,7 @@ static void activity_sample_doc(void *ctx, const shared_doc_sample_t *d) {
                         activity_rate((double)d->awareness_updates, (double)p->awareness, x->dt),
                         "bytes_in", (json_int_t)d->bytes_in, "bytes_in_per_s",
                         activity_rate((double)d->bytes_in, (double)p->bytes, x->dt));
-  *p = (activity_prev_t){d->updates, d->awareness_updates, d->bytes_in, true};
+  *p = (activity_prev_t){d->instance, d->updates, d->awareness_updates, d->bytes_in};
   activity_emit(&x->w->pubsub, topic, s);
 }
 

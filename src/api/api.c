@@ -20,33 +20,25 @@
 
 /* --- access and request checks ------------------------------------------------------------------ */
 
-static bool api_peer_is_loopback(const conn_t *c) {
-  return !strncmp(c->peer, "127.", 4) || !strncmp(c->peer, "::1:", 4) ||
-         !strncmp(c->peer, "::ffff:127.", 11);
-}
-
 static bool api_authorized(conn_t *c, const http_request_t *req) {
   const char *key = c->w->server->cfg.api_key;
-  if (!key) {
-    if (api_peer_is_loopback(c)) return true;
-    log_warn("api: %s refused: no API key configured and the client is not on loopback", c->peer);
-    http_respond_error(c, 401, "API key required");
-    return false;
-  }
-  const http_header_t *h = http_header_find(req, "authorization");
-  size_t klen = strlen(key);
-  bool ok = h && h->value_len == 7 + klen && !strncasecmp(h->value, "Bearer ", 7) &&
-            CRYPTO_memcmp(h->value + 7, key, klen) == 0;
-  if (!ok) {
-    log_warn("api: %s refused: %s API key", c->peer, h ? "wrong" : "missing");
-    json_t *o = json_pack("{ss}", "error", h ? "invalid API key" : "missing API key");
-    char *body = json_dumps(o, JSON_COMPACT);
-    http_respond(c, 401, "application/json", body, strlen(body),
-                 "WWW-Authenticate: Bearer realm=\"cinder\"\r\n", false);
-    free(body);
-    json_decref(o);
-  }
-  return ok;
+  const http_header_t *h = key ? http_header_find(req, "authorization") : NULL;
+  size_t klen = key ? strlen(key) : 0;
+  bool ok = key ? h && h->value_len == 7 + klen && !strncasecmp(h->value, "Bearer ", 7) &&
+                      CRYPTO_memcmp(h->value + 7, key, klen) == 0
+                : c->peer_loopback;
+  if (ok) return true;
+  const char *why = !key ? "API key required (none is configured: loopback clients only)"
+                    : h ? "invalid API key" : "missing API key";
+  log_warn("api: %s refused: %s", c->peer, !key ? "no API key configured and the client is not on loopback"
+                                             : h ? "wrong API key" : "missing API key");
+  json_t *o = json_pack("{ss}", "error", why);
+  char *body = json_dumps(o, JSON_COMPACT);
+  http_respond(c, 401, "application/json", body, strlen(body),
+               "WWW-Authenticate: Bearer realm=\"cinder\"\r\n", false);
+  free(body);
+  json_decref(o);
+  return false;
 }
 
 static bool api_method(conn_t *c, const http_request_t *req, const char *method) {

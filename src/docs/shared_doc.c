@@ -131,6 +131,7 @@ typedef struct shared_doc {
   size_t stored_entries;
   bool compacting;
   bool unloading;      /* the final compaction before unload is in flight */
+  uint64_t instance;
   uint64_t updates_applied;
   uint64_t awareness_applied;
   uint64_t bytes_in;
@@ -176,8 +177,8 @@ void shared_docs_each(worker_t *w, void (*fn)(void *ctx, const shared_doc_sample
   if (!w->docs) return;
   for (dict_iter_t it = dict_iter(&w->docs->by_name); dict_next(&it);) {
     shared_doc_t *d = it.entry->value;
-    shared_doc_sample_t s = {d->name, d->nsubs, d->updates_applied, d->awareness_applied,
-                             d->bytes_in};
+    shared_doc_sample_t s = {d->name, d->instance, d->nsubs, d->updates_applied,
+                             d->awareness_applied, d->bytes_in};
     fn(ctx, &s);
   }
 }
@@ -525,7 +526,9 @@ static void doc_on_unload_timer(uv_timer_t *t) {
 static shared_doc_t *doc_open(worker_t *w, const char *name) {
   shared_doc_t *d = dict_get(&w->docs->by_name, name, strlen(name));
   if (d) return d;
+  static atomic_uint_fast64_t instances;
   d = xcalloc(1, sizeof *d);
+  d->instance = atomic_fetch_add_explicit(&instances, 1, memory_order_relaxed) + 1;
   d->name = xstrdup(name);
   d->owner = w;
   d->pending_tail = &d->pending;

@@ -48,6 +48,7 @@ void shared_docs_stats(const worker_t *w, shared_docs_stats_t *out);
 /* One sample per open document, for its activity stream: calls fn on the owner's thread. */
 typedef struct shared_doc_sample {
   const char *name;
+  uint64_t instance; /* unique per load: totals restart when a document is loaded again */
   size_t subscribers;
   uint64_t updates, awareness_updates, bytes_in; /* totals since the document was loaded */
 } shared_doc_sample_t;

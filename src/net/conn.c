@@ -38,11 +38,16 @@ void conn_accept(worker_t *w) {
     char ip[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (ss.ss_family == AF_INET) {
-      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+      struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+      uv_ip4_name(in, ip, sizeof ip);
+      port = ntohs(in->sin_port);
+      c->peer_loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
     } else if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+      uv_ip6_name(in6, ip, sizeof ip);
+      port = ntohs(in6->sin6_port);
+      c->peer_loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+                         (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
     }
     snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
   }

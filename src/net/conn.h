@@ -33,6 +33,7 @@ typedef struct conn {
   conn_state_t state;
   uint64_t id;
   char peer[64]; /* "ip:port" of an IPv6 peer fits */
+  bool peer_loopback; /* 127.0.0.0/8, ::1 or ::ffff:127.x: trusted by the API without a key */
   uint64_t last_rx_ms;      /* loop time of the last bytes received */
   uint64_t closing_since_ms;
   buf_t rbuf;               /* bytes received but not yet handled (an incomplete message) */

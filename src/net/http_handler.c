@@ -42,6 +42,7 @@ static const char *http_status_text(int status) {
   switch (status) {
   case 101: return "Switching Protocols";
   case 200: return "OK";
+  case 202: return "Accepted";
   case 204: return "No Content";
   case 400: return "Bad Request";
   case 401: return "Unauthorized";
@@ -54,6 +55,7 @@ static const char *http_status_text(int status) {
   case 414: return "URI Too Long";
   case 415: return "Unsupported Media Type";
   case 426: return "Upgrade Required";
+  case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 501: return "Not Implemented";
