@@ -5,13 +5,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer } from './server.mjs';
-import { Y, openClients, openClient, RawPhx, ymsg, decodeAwarenessMessage } from './ydoc.mjs';
+import { Y, openClients, openClient, RawPhx, ymsg, decodeAwarenessMessage, abandonAll,
+} from './ydoc.mjs';
 
 let server;
 const open = [];
 before(async () => { server = await startServer({ workers: 2 }); });
 after(async () => {
   for (const c of open) await c.close().catch(() => {});
+  abandonAll();
   const { code } = await server.stop();
   assert.equal(code, 0, 'server exits 0');
 });
@@ -23,7 +25,7 @@ function awarenessFrames(raw, from = 0) {
     .map((f) => decodeAwarenessMessage(f.payload));
 }
 
-test('awareness relays, echoes are not rebroadcast, and a dropped client leaves no ghost', async () => {
+test('awareness relays, echoes are not rebroadcast, and a dropped client leaves no ghost', { timeout: 45000 }, async () => {
   const room = 'aw';
   const topic = `y_doc_room:${room}`;
   const watcher = await RawPhx.open(server.url); // counts frames
@@ -97,7 +99,7 @@ test('awareness relays, echoes are not rebroadcast, and a dropped client leaves 
   }
 });
 
-test('a client that leaves and comes back is shown again, then removed again', async () => {
+test('a client that leaves and comes back is shown again, then removed again', { timeout: 45000 }, async () => {
   const room = 'aw-rejoin';
   const [a, b] = await openClients(server.url, room, 2);
   open.push(a, b);

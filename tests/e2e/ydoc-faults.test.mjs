@@ -7,6 +7,7 @@ import { startServer } from './server.mjs';
 import {
   Y, prng, openClients, openClient, converged, randomEdit, RawPhx, ymsg, varuint, docJSON,
   storedDoc, poll, canon,
+  abandonAll,
 } from './ydoc.mjs';
 
 let server;
@@ -14,6 +15,7 @@ const open = [];
 before(async () => { server = await startServer({ workers: 2 }); });
 after(async () => {
   for (const c of open) await c.close().catch(() => {});
+  abandonAll();
   const { code } = await server.stop();
   assert.equal(code, 0, 'server exits 0');
 });
@@ -64,7 +66,7 @@ function refusals(log, room) {
   return log.split('\n').filter((l) => l.includes(`doc ${room}:`) && /refused|malformed/.test(l));
 }
 
-test('garbage and truncated payloads from one client leave the others and the document unaffected', async () => {
+test('garbage and truncated payloads from one client leave the others and the document unaffected', { timeout: 45000 }, async () => {
   const room = 'faults';
   const topic = `y_doc_room:${room}`;
   const cs = await openClients(server.url, room, 3);

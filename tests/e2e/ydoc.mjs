@@ -139,9 +139,17 @@ export function stateVectorKey(doc) {
     .sort((x, y) => x[0] - y[0]).map(([c, k]) => `${c}:${k}`).join(',');
 }
 
+const liveClients = new Set();
+
+// Drops every client still open (after a failure): no leave, no reconnect, no timers left.
+export function abandonAll() {
+  for (const c of liveClients) c.abandon();
+}
+
 // A real y-phoenix-channel provider with its own Y.Doc on a phoenix.js socket.
 export class DocClient {
   constructor(socket, room, { name = '' } = {}) {
+    liveClients.add(this);
     this.name = name;
     this.socket = socket;
     this.room = room;
@@ -204,8 +212,16 @@ export class DocClient {
 
   // The provider does not own its Awareness: its 3 s check interval would keep the process alive.
   dispose() {
+    liveClients.delete(this);
     this.awareness.destroy();
     this.doc.destroy();
+  }
+
+  // Drops the client without a goodbye (its server is gone, or the test failed).
+  abandon() {
+    this.provider.destroy();
+    this.socket.disconnect();
+    this.dispose();
   }
 }
 

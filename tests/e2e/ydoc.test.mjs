@@ -7,6 +7,7 @@ import { startServer } from './server.mjs';
 import {
   Y, prng, openClients, openClient, openSocket, DocClient, converged, randomEdit, RawPhx, ymsg,
   storedDoc, docCli, cinderDoc, poll, describeFrame, canon, docJSON,
+  abandonAll,
 } from './ydoc.mjs';
 
 let server;
@@ -14,6 +15,7 @@ const open = [];
 before(async () => { server = await startServer({ workers: 2 }); });
 after(async () => {
   for (const c of open) await c.close().catch(() => {});
+  abandonAll();
   const { code } = await server.stop();
   assert.equal(code, 0, 'server exits 0');
 });
@@ -30,7 +32,7 @@ async function fresh(room) {
   return c;
 }
 
-test('several clients on both workers edit text, maps and arrays concurrently and converge', async () => {
+test('several clients on both workers edit text, maps and arrays concurrently and converge', { timeout: 45000 }, async () => {
   const room = 'converge';
   const cs = await clients(room, 6);
   assert.equal(new Set(cs.map((c) => c.worker)).size, 2, 'clients on both workers');
@@ -62,7 +64,7 @@ test('several clients on both workers edit text, maps and arrays concurrently an
   }
 });
 
-test('a late joiner gets everything', async () => {
+test('a late joiner gets everything', { timeout: 45000 }, async () => {
   const room = 'late';
   const cs = await clients(room, 4);
   const rnd = prng(7);
@@ -77,7 +79,7 @@ test('a late joiner gets everything', async () => {
   assert.ok(all.t.startsWith('after-late:'));
 });
 
-test('a client offline during edits catches up on reconnect, and its offline edits reach the others', async () => {
+test('a client offline during edits catches up on reconnect, and its offline edits reach the others', { timeout: 45000 }, async () => {
   const room = 'offline';
   const cs = await clients(room, 4);
   const [off, ...on] = cs;
@@ -109,7 +111,7 @@ test('a client offline during edits catches up on reconnect, and its offline edi
   assert.deepEqual(f.json(), content);
 });
 
-test('join wire order (spec §9.4): step 1 answered by step 2, step 1, awareness; no replies', async () => {
+test('join wire order (spec §9.4): step 1 answered by step 2, step 1, awareness; no replies', { timeout: 45000 }, async () => {
   const room = 'wire-order';
   // Content first, from a real client, so the step 2 is not empty.
   const [writer] = await clients(room, 2);
