@@ -12,7 +12,7 @@
 // Root types (fixed names and kinds so that the C side can infer them from content alone):
 //   t  Y.Text (formatting, embeds)      u  Y.Text (plain)          a  Y.Array
 //   m  Y.Map                            ü📝 Y.Map (non-ASCII name)  x  Y.XmlFragment
-// Arrays and maps nest Y.Map / Y.Array / Y.Text (and XML types as map values); XML types are never
+// Arrays and maps nest Y.Map / Y.Array / Y.Text and subdocuments (and XML types as map values); XML types are never
 // put into arrays (an array root holding XML children could not be told from an XML fragment).
 import * as Y from 'yjs'
 
@@ -238,12 +238,25 @@ function editText (rng, t, isXml, plain) {
   }
 }
 
+// A subdocument (ContentDoc): JSON {} on both sides (an unloaded Y.Doc's toJSON). The guid comes
+// from the seed (yjs would draw a random uuid); options exercise ContentDoc's opts encoding.
+function newSubdoc (rng) {
+  return new Y.Doc({
+    guid: `sub-${rng.int(1e9)}`,
+    gc: rng.chance(0.7),
+    autoLoad: rng.chance(0.3),
+    meta: rng.chance(0.5) ? randAny(rng, 1) ?? null : null
+  })
+}
+
 function editArray (rng, a, depth) {
   const op = rng.int(10)
   if (op < 6 || a.length === 0) {
     const n = rng.range(1, 3)
     const items = []
-    for (let i = 0; i < n; i++) items.push(depth < 4 && rng.chance(0.3) ? newNestedType(rng, depth + 1, false) : randItem(rng))
+    for (let i = 0; i < n; i++) {
+      items.push(rng.chance(0.03) ? newSubdoc(rng) : depth < 4 && rng.chance(0.3) ? newNestedType(rng, depth + 1, false) : randItem(rng))
+    }
     a.insert(rng.int(a.length + 1), items)
   } else {
     const p = rng.int(a.length)
@@ -255,7 +268,7 @@ function editMap (rng, m, depth) {
   if (rng.chance(0.2) && m.size > 0) {
     m.delete(rng.pick([...m.keys()]))
   } else {
-    m.set(rng.pick(KEYS), depth < 4 && rng.chance(0.3) ? newNestedType(rng, depth + 1, true) : randAny(rng))
+    m.set(rng.pick(KEYS), rng.chance(0.03) ? newSubdoc(rng) : depth < 4 && rng.chance(0.3) ? newNestedType(rng, depth + 1, true) : randAny(rng))
   }
 }
 
