@@ -37,7 +37,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
 import {
-  generateSession, makeRng, docJson, canonicalJson, encodeLog, toHex, oracleDoc
+  generateSession, makeRng, docJson, docJsonAuto, canonicalJson, encodeLog, toHex, oracleDoc
 } from './session.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -498,6 +498,21 @@ test('concurrent inserts inside a surrogate pair and at the same position', asyn
   assert.equal(canonicalJson(c), canonicalJson(docJson(ref)))
   const c2 = parseCJson(await cli(['json', '--log', '-'], encodeLog([...ups].reverse())), 'json reversed')
   assert.equal(canonicalJson(c2), canonicalJson(docJson(freshDoc(...[...ups].reverse()))))
+})
+
+test('a known struct received again still splits the item at its origin (surrogate pair → U+FFFD, as yjs)', async () => {
+  await requireEngine()
+  // Seed 739, shrunk: client 76 ("🇩🇪" at 76:3..6) and, first, a GC struct for 76:15..16; the last
+  // update carries 76:15..16 again as format items with origin 76:5 / rightOrigin 76:6, inside 🇪.
+  // yjs skips them as known but resolves their origins first (Item.getMissing → getItemCleanEnd),
+  // which splits "🇩🇪" there and writes U+FFFD halves.
+  const ups = [
+    '01014c0f000200',
+    '010a4c00070105782e3733390604004c0002c2a0844c010161c44c014c0208f09f87a9f09f87aa010105612e3733390321010ac3bcf09f939d2e373339026b33012101056d2e373339026b3001a74c0b0604004c0c016128010ac3bcf09f939d2e37333908d0bad0bbd18ed187017704f09f9880024d010f014c010705',
+    '01064c0fc64c014c0301611d7b2268726566223a22782e68746d6c222c227469746c65223a2274227dc64c054c060161046e756c6c874d030606004c110169027b7d844c1204c3a9c39f864c140169046e756c6c00'
+  ].map((h) => Uint8Array.from(Buffer.from(h, 'hex')))
+  const want = canonicalJson(docJsonAuto(freshDoc(...ups)))
+  assert.equal(canonicalJson(parseCJson(await cli(['json', '--log', '-'], encodeLog(ups)), 'json')), want)
 })
 
 test('malformed input: message on stderr, exit status 2', async () => {
