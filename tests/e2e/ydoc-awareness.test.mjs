@@ -124,3 +124,29 @@ test('a client that leaves and comes back is shown again, then removed again', {
   await goneAgain;
   assert.equal(b.awareness.getStates().has(A), false);
 });
+
+test('query awareness (03) is answered with one awareness push of all states (spec §9.5)', { timeout: 45000 }, async () => {
+  const room = 'aw-query';
+  const topic = `y_doc_room:${room}`;
+  const [a, b] = await openClients(server.url, room, 2);
+  open.push(a, b);
+  a.awareness.setLocalStateField('user', { name: 'a' });
+  b.awareness.setLocalStateField('user', { name: 'b' });
+  await a.awarenessStates((st) => st.get(b.doc.clientID)?.user?.name === 'b');
+  await b.awarenessStates((st) => st.get(a.doc.clientID)?.user?.name === 'a');
+  const raw = await RawPhx.open(server.url);
+  try {
+    await raw.joinAs(topic);
+    const from = raw.frames.length;
+    raw.pushBinary(topic, 'yjs', Uint8Array.from([3]));
+    const push = await raw.next((f) => f.binary && f.kind === 'push', { from });
+    assert.equal(push.payload[0], 1, 'an awareness message');
+    const states = decodeAwarenessMessage(push.payload);
+    assert.deepEqual(new Map(states.map((e) => [e.client, e.state])), new Map([
+      [a.doc.clientID, { user: { name: 'a' } }], [b.doc.clientID, { user: { name: 'b' } }],
+    ]));
+    assert.ok(!raw.frames.some((f) => f.event === 'phx_reply' && f.ref !== raw.joinRefs[topic]), 'no reply');
+  } finally {
+    raw.close();
+  }
+});

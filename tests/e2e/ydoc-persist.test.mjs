@@ -125,6 +125,10 @@ test('compaction keeps content identical and shrinks the log; unload leaves one 
       Y.decodeStateVector(Y.encodeStateVector(cs[0].doc)));
 
     if (await docCli()) {
+      const listed = JSON.parse((await cinderDoc(['list', '--json', '--data', data])).toString());
+      const entry = listed.find((d) => d.name === room);
+      assert.ok(entry && entry.entries <= 21 + 10, `cinder doc list: ${JSON.stringify(listed)}`);
+      assert.ok(entry.bytes < sentBytes, `cinder doc list: ${JSON.stringify(entry)}`);
       const exported = new Y.Doc();
       Y.applyUpdate(exported, new Uint8Array(await cinderDoc(['export', room, '--data', data])));
       assert.deepEqual(canon(docJSON(exported)), canon(content), 'cinder doc export = clients (yjs)');
@@ -167,6 +171,12 @@ test('the SQLite file is the only state: a copy of it alone serves the same docu
       await closeAll(cs);
     }
     assert.equal((await server.stop()).code, 0);
+
+    // `cinder doc compact` on the stopped server's data: one entry, the same content.
+    if (await docCli()) {
+      await cinderDoc(['compact', 'only-a', '--data', data]);
+      assert.equal((await storedRows(data, 'only-a')).length, 1);
+    }
 
     // After a clean stop the data directory holds the database file only (WAL checkpointed).
     const files = readdirSync(data);

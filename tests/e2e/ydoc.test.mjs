@@ -38,7 +38,7 @@ test('several clients on both workers edit text, maps and arrays concurrently an
   assert.equal(new Set(cs.map((c) => c.worker)).size, 2, 'clients on both workers');
   const rnd = prng(0xC1D3);
   // Rounds of concurrent edits: every client edits before any of them hears from the others.
-  for (let round = 0; round < 12; round++) {
+  for (let round = 0; round < 40; round++) {
     for (const c of cs) {
       const n = 1 + rnd.int(4);
       for (let i = 0; i < n; i++) randomEdit(c, rnd);
