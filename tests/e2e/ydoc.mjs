@@ -148,13 +148,13 @@ export function abandonAll() {
 
 // A real y-phoenix-channel provider with its own Y.Doc on a phoenix.js socket.
 export class DocClient {
-  constructor(socket, room, { name = '' } = {}) {
+  constructor(socket, room, { name = '', topic = `y_doc_room:${room}` } = {}) {
     liveClients.add(this);
     this.name = name;
     this.socket = socket;
     this.room = room;
     this.doc = new Y.Doc();
-    this.provider = new PhoenixChannelProvider(socket, `y_doc_room:${room}`, this.doc, { disableBc: true });
+    this.provider = new PhoenixChannelProvider(socket, topic, this.doc, { disableBc: true });
     this.awareness = this.provider.awareness;
   }
 

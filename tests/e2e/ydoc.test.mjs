@@ -7,7 +7,7 @@ import { startServer } from './server.mjs';
 import {
   Y, prng, openClients, openClient, openSocket, DocClient, converged, randomEdit, RawPhx, ymsg,
   storedDoc, docCli, cinderDoc, poll, describeFrame, canon, docJSON,
-  abandonAll,
+  abandonAll, socketsOnBothWorkers,
 } from './ydoc.mjs';
 
 let server;
@@ -177,3 +177,32 @@ function isUpdateFrom(f, client) {
   if (!f.binary || f.event !== 'yjs' || f.payload[0] !== 0 || f.payload[1] !== 2) return false;
   return Y.decodeUpdate(syncBody(f.payload)).structs.some((s) => s.id.client === client);
 }
+
+test('--doc-prefixes: topics under several prefixes share one document per name', { timeout: 45000 }, async () => {
+  const other = await startServer({ workers: 2, args: ['--doc-prefixes', 'y_doc_room:,notes:'] });
+  const mine = [];
+  try {
+    const sockets = await socketsOnBothWorkers(other.url, 4);
+    const topics = ['y_doc_room:shared', 'notes:shared', 'y_doc_room:shared', 'notes:shared'];
+    const cs = sockets.map((s, i) => new DocClient(s, 'shared', { name: `${topics[i]}#${i}`, topic: topics[i] }));
+    mine.push(...cs);
+    await Promise.all(cs.map((c) => c.synced()));
+    const rnd = prng(31);
+    for (let i = 0; i < 40; i++) randomEdit(rnd.pick(cs), rnd);
+    const content = await converged(cs);
+    // A document under another name is another document.
+    const apart = new DocClient(await openSocket(other.url), 'apart', { topic: 'notes:apart' });
+    mine.push(apart);
+    await apart.synced();
+    assert.deepEqual(apart.json(), { t: '', m: {}, a: [] });
+    const f = new DocClient(await openSocket(other.url), 'shared', { topic: 'notes:shared' });
+    mine.push(f);
+    await f.synced();
+    assert.deepEqual(f.json(), content);
+    // The stored document is keyed by the name after the prefix.
+    await poll(async () => canon(docJSON((await storedDoc(other.data, 'shared')).doc)) === canon(content));
+  } finally {
+    for (const c of mine) await c.close().catch(() => {});
+    assert.equal((await other.stop()).code, 0);
+  }
+});
