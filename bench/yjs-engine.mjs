@@ -85,6 +85,7 @@ const EDITS = Number(opt('--edits', 1000)) // per client
 const ONLY = opt('--only', null) // automerge-paper | clients
 const BIN = path.resolve(REPO, opt('--bin', 'build/cinder'))
 const WRITE = args.includes('--write')
+const NOTE = opt('--note', null) // e.g. which commit the binary was built from
 const LOAD = os.loadavg()[0]
 
 const { traceUpdates, loadTrace } = await import('../tests/yjs/trace-updates.mjs')
@@ -272,7 +273,7 @@ async function main () {
     lines.push(`Measured ${new Date().toISOString().slice(0, 10)} with \`node bench/yjs-engine.mjs --runs ${RUNS}\` on ${machine()}; ` +
       `load average ${LOAD.toFixed(1)} when it started (a shared machine: absolute times are noisy, the ratios less so).`)
     const binName = BIN.startsWith(REPO + path.sep) ? path.relative(REPO, BIN) : BIN
-    lines.push(`Peers: C engine \`${binName}\` (${cVersion}, release build, \`yjs merge --log --stats\`), ` +
+    lines.push(`Peers: C engine \`${binName}\` (${cVersion}${NOTE ? ', ' + NOTE : ''}, release build, \`yjs merge --log --stats\`), ` +
       `yjs ${pkgVersion('yjs')} and ywasm ${pkgVersion('ywasm')} in Node, each in its own process; median of ${RUNS} runs.`)
     lines.push('Apply: every update applied one by one to a fresh doc. Encode: the full state once (encodeStateAsUpdate). ' +
       'Wall: the whole process (start, reading the log, apply, encode, exit; includes a `sh` wrapper). Peak RSS: getrusage maxrss of the process ' +
