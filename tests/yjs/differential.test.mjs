@@ -539,6 +539,18 @@ test('malformed input: message on stderr, exit status 2', async () => {
   // A --log frame whose length runs past the end of the file.
   const r = await cli(['json', '--log', '-'], Uint8Array.of(0x20, 0x00, 0x00))
   assert.equal(r.code, 2, `bad --log framing: exit ${r.code ?? r.signal}`)
+  // A truncated state vector for diff (yjs: decodeStateVector throws).
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cinder-yjs-badsv-'))
+  try {
+    const sv = path.join(dir, 'bad.sv')
+    fs.writeFileSync(sv, Uint8Array.of(0x02, 0x01, 0x05))
+    assert.throws(() => Y.decodeStateVector(Uint8Array.of(0x02, 0x01, 0x05)))
+    const d = await cli(['diff', sv, '-'], good)
+    assert.equal(d.code, 2, `diff with a truncated state vector: exit ${d.code ?? d.signal}`)
+    assert.ok(d.stderr.trim().length > 0, 'diff with a truncated state vector: no message')
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 // The CLI's JSON convention on the yjs side for any roots: the kind inferred from the items whose
