@@ -50,6 +50,7 @@ static bool room_event_reserved(const char *event) {
 static void room_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
   if (!strcmp(msg->event, "ping")) {
     if (msg->binary) phx_channel_reply_binary(ch, msg, "ok", msg->bin, msg->bin_len);
+    else if (msg->payload_text) phx_channel_reply_text(ch, msg, "ok", msg->payload_text, msg->payload_text_len);
     else phx_channel_reply(ch, msg, "ok", msg->payload);
     return;
   }
@@ -60,7 +61,9 @@ static void room_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
     json_decref(r);
     return;
   }
+  /* Relayed as the client wrote it: encoded once (here), never re-serialised. */
   if (msg->binary) phx_channel_broadcast_from_binary(ch, msg->event, msg->bin, msg->bin_len);
+  else if (msg->payload_text) phx_channel_broadcast_from_text(ch, msg->event, msg->payload_text, msg->payload_text_len);
   else phx_channel_broadcast_from(ch, msg->event, msg->payload);
 }
 

@@ -74,16 +74,21 @@ static void phx_channel_send(phx_channel_t *ch, buf_t *b, uint8_t opcode) {
   frame_unref(f);
 }
 
-void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
-                       const json_t *response) {
-  size_t len;
-  char *json = phx_json_text(response, &len);
+void phx_channel_reply_text(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
+                            const char *json, size_t len) {
   buf_t b = BUF_INIT;
   frame_buf_begin(&b);
   phx_encode_reply(&b, ch->socket->vsn, ch->reply_join_ref, msg->ref, ch->topic, status, json,
                    len);
-  free(json);
   phx_channel_send(ch, &b, WS_OP_TEXT);
+}
+
+void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
+                       const json_t *response) {
+  size_t len;
+  char *json = phx_json_text(response, &len);
+  phx_channel_reply_text(ch, msg, status, json, len);
+  free(json);
 }
 
 void phx_channel_reply_binary(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
@@ -131,10 +136,15 @@ static void phx_channel_publish_from(phx_channel_t *ch, phx_broadcast_t *bc) {
   phx_pubsub_publish(ch->socket->pubsub, bc);
 }
 
+void phx_channel_broadcast_from_text(phx_channel_t *ch, const char *event, const char *json,
+                                     size_t len) {
+  phx_channel_publish_from(ch, phx_broadcast_new(ch->topic, event, false, json, len));
+}
+
 void phx_channel_broadcast_from(phx_channel_t *ch, const char *event, const json_t *payload) {
   size_t len;
   char *json = phx_json_text(payload, &len);
-  phx_channel_publish_from(ch, phx_broadcast_new(ch->topic, event, false, json, len));
+  phx_channel_broadcast_from_text(ch, event, json, len);
   free(json);
 }
 

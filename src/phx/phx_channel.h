@@ -75,6 +75,9 @@ json_t *phx_channel_params(const phx_channel_t *ch);
 /* Reply to msg (echoing its ref) with a JSON response (borrowed; NULL = {}) or binary bytes. */
 void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
                        const json_t *response);
+/* The same with an already encoded JSON response (e.g. a client's payload relayed verbatim). */
+void phx_channel_reply_text(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
+                            const char *json, size_t len);
 void phx_channel_reply_binary(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
                               const uint8_t *data, size_t len);
 /* Push an event to this channel's own client. */
@@ -83,6 +86,8 @@ void phx_channel_push_binary(phx_channel_t *ch, const char *event, const uint8_t
                              size_t len);
 /* Broadcast on the channel's topic to every subscriber on every worker but this channel. */
 void phx_channel_broadcast_from(phx_channel_t *ch, const char *event, const json_t *payload);
+void phx_channel_broadcast_from_text(phx_channel_t *ch, const char *event, const char *json,
+                                     size_t len);
 void phx_channel_broadcast_from_binary(phx_channel_t *ch, const char *event, const uint8_t *data,
                                        size_t len);
 /* End the channel from the server side: gracefully (phx_close) or as a crash (phx_error). */

@@ -78,11 +78,99 @@ static void set_strings(phx_msg_t *out, const char *t, size_t tl, const char *e,
 
 static json_t *ref_or_null(json_t *v) { return v && !json_is_null(v) ? json_incref(v) : NULL; }
 
+/* --- locating the payload's own bytes in an already validated JSON text ---------------------- */
+
+static const char *json_text_ws(const char *p, const char *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+
+/* The end of the JSON value starting at p (the text is known to be valid JSON). */
+static const char *json_text_skip(const char *p, const char *end) {
+  if (p >= end) return NULL;
+  if (*p == '"') {
+    for (p++; p < end; p++) {
+      if (*p == '\\') p++;
+      else if (*p == '"') return p + 1;
+    }
+    return NULL;
+  }
+  if (*p == '{' || *p == '[') {
+    int depth = 0;
+    for (; p < end; p++) {
+      if (*p == '"') {
+        p = json_text_skip(p, end);
+        if (!p) return NULL;
+        p--;
+      } else if (*p == '{' || *p == '[') {
+        depth++;
+      } else if ((*p == '}' || *p == ']') && --depth == 0) {
+        return p + 1;
+      }
+    }
+    return NULL;
+  }
+  while (p < end && *p != ',' && *p != ']' && *p != '}' && *p != ' ' && *p != '\t' &&
+         *p != '\n' && *p != '\r')
+    p++;
+  return p;
+}
+
+/* V2: the fifth element of the array; V1: the value of the (last) "payload" key. Leaves out
+ * untouched when anything is unexpected (an escaped key, say): the caller then encodes. */
+static void locate_payload(phx_vsn_t vsn, const char *data, size_t len, phx_msg_t *out) {
+  const char *p = json_text_ws(data, data + len), *end = data + len;
+  if (vsn == PHX_V2) {
+    if (p >= end || *p != '[') return;
+    p++;
+    for (int i = 0; i < 4; i++) {
+      p = json_text_skip(json_text_ws(p, end), end);
+      if (!p) return;
+      p = json_text_ws(p, end);
+      if (p >= end || *p != ',') return;
+      p++;
+    }
+    p = json_text_ws(p, end);
+    const char *q = json_text_skip(p, end);
+    if (!q) return;
+    out->payload_text = p;
+    out->payload_text_len = (size_t)(q - p);
+    return;
+  }
+  if (p >= end || *p != '{') return;
+  for (p++;;) {
+    p = json_text_ws(p, end);
+    if (p < end && *p == '}') return;
+    const char *k = p, *ke = json_text_skip(p, end);
+    if (!ke || *k != '"') return;
+    if (memchr(k, '\\', (size_t)(ke - k))) { /* an escaped key could spell "payload" */
+      out->payload_text = NULL;
+      return;
+    }
+    p = json_text_ws(ke, end);
+    if (p >= end || *p != ':') return;
+    const char *v = json_text_ws(p + 1, end), *ve = json_text_skip(v, end);
+    if (!ve) return;
+    if (ke - k == 9 && !memcmp(k, "\"payload\"", 9)) {
+      out->payload_text = v; /* the last one wins, as in jansson */
+      out->payload_text_len = (size_t)(ve - v);
+    }
+    p = json_text_ws(ve, end);
+    if (p >= end || *p != ',') return;
+    p++;
+  }
+}
+
 int phx_decode_text(phx_vsn_t vsn, const char *data, size_t len, phx_msg_t *out, const char **err) {
   memset(out, 0, sizeof *out);
   /* JSON_ALLOW_NUL: "\u0000" is valid JSON and Phoenix accepts it inside payloads; topic and
    * event are checked for NUL below because they are handed out as C strings. */
-  json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
+  json_error_t jerr;
+  json_t *root = json_loadb(data, len, JSON_ALLOW_NUL, &jerr);
+  /* Integers beyond 64 bits are valid JSON (and plain numbers to JavaScript): read them as
+   * reals rather than refusing the message. The payload is relayed from its own text anyway. */
+  if (!root && strstr(jerr.text, "too big integer"))
+    root = json_loadb(data, len, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
   if (!root) return fail(out, err, PHX_E_JSON, "invalid JSON");
   out->root_ = root;
 
@@ -119,6 +207,7 @@ int phx_decode_text(phx_vsn_t vsn, const char *data, size_t len, phx_msg_t *out,
   out->join_ref = ref_or_null(join_ref);
   out->ref = ref_or_null(ref);
   out->payload = payload;
+  locate_payload(vsn, data, len, out);
   return 0;
 }
 

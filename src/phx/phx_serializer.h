@@ -48,6 +48,10 @@ typedef struct phx_msg {
   json_t *payload;    /* text frames: the payload JSON value, never NULL (JSON null is json_null()),
                          borrowed from the message's own storage; NULL for binary frames.
                          json_incref() it to keep it beyond phx_msg_free(). */
+  const char *payload_text; /* text frames: the payload exactly as the client wrote it (into the
+                               input frame), so a relay re-sends it without re-encoding; NULL when
+                               it could not be located (then encode `payload`) */
+  size_t payload_text_len;
   const uint8_t *bin; /* binary frames: payload bytes (into the input frame); bin_len may be 0 */
   size_t bin_len;
   bool binary;

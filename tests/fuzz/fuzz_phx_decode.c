@@ -190,6 +190,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int v = 1; v <= 2; v++) {
     if (phx_decode_text((phx_vsn_t)v, (const char *)data, size, &m, &err) == 0) {
       CHECK(m.topic && m.event && m.payload && !m.binary);
+      if (m.payload_text) { /* the located payload lies in the input and is that JSON value */
+        CHECK(m.payload_text >= (const char *)data &&
+              m.payload_text + m.payload_text_len <= (const char *)data + size);
+        json_t *raw = json_loadb(m.payload_text, m.payload_text_len,
+                                 JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, NULL);
+        CHECK(raw != NULL);
+        json_decref(raw);
+      }
       check_text_encoders(&m, m.payload);
       check_binary_encoders(&m, data, size);
       phx_msg_free(&m);
