@@ -285,3 +285,23 @@ test('two workers: clients on both see each other\'s broadcasts', async () => {
   cast(c1, 'b', bytes(1, 2, 3));
   assert.deepEqual([...new Uint8Array(await bin)], [1, 2, 3]);
 });
+
+test('payloads are relayed byte for byte (number spellings, integers beyond 64 bits)', async () => {
+  const a = await rawClient();
+  const b = await rawClient();
+  const texts = [];
+  b.ws.on('message', (d) => texts.push(d.toString()));
+  a.send(['1', '1', 'room:bytes', 'phx_join', {}]);
+  b.send(['1', '1', 'room:bytes', 'phx_join', {}]);
+  await a.expect(byRef('1'));
+  await b.expect(byRef('1'));
+  const payload = '{"n":0.1,"big":123456789012345678901234567890,"e":1E+2,"s":"\\u00e9"}';
+  a.ws.send(`["1","2","room:bytes","m",${payload}]`);
+  a.ws.send(`["1","3","room:bytes","ping",${payload}]`);
+  const reply = await new Promise((res) => a.ws.on('message', (d) => { if (d.toString().includes('"3"')) res(d.toString()); }));
+  assert.equal(reply, `["1","3","room:bytes","phx_reply",{"status":"ok","response":${payload}}]`);
+  await b.expect((m) => Array.isArray(m) && m[3] === 'm');
+  assert.ok(texts.includes(`[null,null,"room:bytes","m",${payload}]`), texts.join('\n'));
+  a.ws.close();
+  b.ws.close();
+});
