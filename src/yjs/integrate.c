@@ -306,9 +306,8 @@ static void integrate_item(yjs_doc *doc, const yrec *r, resolved *rs) {
   if ((parent->item && yblock_deleted(parent->item)) || (sub && right)) block_delete(doc, b);
 }
 
-/* Item.getMissing: the client whose struct is missing, or -1 with the resolved neighbours. */
-static int64_t get_missing(yjs_doc *doc, const yrec *r, resolved *rs) {
-  memset(rs, 0, sizeof(*rs));
+/* The first half of Item.getMissing: the client whose struct is missing, or -1. */
+static int64_t missing_client(const yjs_doc *doc, const yrec *r) {
   if ((r->flags & YR_ORIGIN) && r->origin.client != r->client &&
       r->origin.clock >= ystore_state(doc, r->origin.client))
     return (int64_t)r->origin.client;
@@ -318,6 +317,50 @@ static int64_t get_missing(yjs_doc *doc, const yrec *r, resolved *rs) {
   if ((r->flags & YR_PARENT_ID) && r->parent_id.client != r->client &&
       r->parent_id.clock >= ystore_state(doc, r->parent_id.client))
     return (int64_t)r->parent_id.client;
+  return -1;
+}
+
+/* Whether cutting b before unit d (0 < d < len) changes what it holds: only a cut between the
+ * two halves of a surrogate pair does (ContentString.splice turns both into U+FFFD). */
+static bool cut_changes_content(const yblock *b, uint64_t d) {
+  if (b->kind != YC_STRING || b->c.bytes.n == b->len) return false; /* not text, or ASCII */
+  bool mid = false;
+  yjs_utf8_offset(ybytes_cptr(&b->c.bytes), b->c.bytes.n, d, &mid);
+  return mid;
+}
+
+/* Item.getMissing for a struct that is already fully known: yjs calls it all the same
+ * (integrateStructs calls getMissing before it looks at the offset), and its lookups of the
+ * origins split the items there (getItemCleanEnd / getItemCleanStart). A missing dependency
+ * makes the struct (and the rest of its client's structs) pending, as in yjs; otherwise it is
+ * skipped once the splits are done. The transaction's cleanup merges those splits back, so the
+ * only lasting effect is that of a cut inside a surrogate pair: both halves have become U+FFFD.
+ * Only such a cut is made here (then exactly as yjs makes it, merge-back included); the others
+ * would cost a split and a merge per duplicate struct for nothing. (YATA placement does not
+ * depend on where an item is cut, and the neighbours of an item that has been through a
+ * transaction's cleanup are no longer mergeable with it, so the merge-back has no other effect.)
+ * The parent lookup (getItem) splits nothing. */
+static int64_t known_missing(yjs_doc *doc, const yrec *r) {
+  int64_t m = missing_client(doc, r);
+  if (m >= 0) return m;
+  if (r->flags & YR_ORIGIN) {
+    const yblock *b = get_item(doc, r->origin);
+    uint64_t d = b ? r->origin.clock - b->clock + 1 : 0;
+    if (b && d < b->len && cut_changes_content(b, d)) get_clean_end(doc, r->origin);
+  }
+  if (r->flags & YR_RORIGIN) {
+    const yblock *b = get_item(doc, r->rorigin);
+    uint64_t d = b ? r->rorigin.clock - b->clock : 0;
+    if (b && d > 0 && cut_changes_content(b, d)) get_clean_start(doc, r->rorigin);
+  }
+  return -1;
+}
+
+/* Item.getMissing: the client whose struct is missing, or -1 with the resolved neighbours. */
+static int64_t get_missing(yjs_doc *doc, const yrec *r, resolved *rs) {
+  memset(rs, 0, sizeof(*rs));
+  int64_t m = missing_client(doc, r);
+  if (m >= 0) return m;
   if (r->flags & YR_ORIGIN) rs->left = get_clean_end(doc, r->origin);
   if (r->flags & YR_RORIGIN) rs->right = get_clean_start(doc, r->rorigin);
   if ((rs->left && rs->left->kind == YC_GC) || (rs->right && rs->right->kind == YC_GC)) {
@@ -498,10 +541,13 @@ static void integrate_structs(integ *g) {
         g->stack[g->nstack++] = head;
         update_missing(g, r->client, r->clock - 1);
         add_stack_to_rest(g);
-      } else if (local - r->clock < r->len) {
+      } else {
         uint64_t offset = local - r->clock;
+        bool known = offset >= r->len;
         resolved rs;
-        int64_t missing = r->kind == YREC_ITEM ? get_missing(doc, r, &rs) : -1;
+        int64_t missing = -1;
+        if (r->kind == YREC_ITEM)
+          missing = known ? known_missing(doc, r) : get_missing(doc, r, &rs);
         if (missing >= 0) {
           YJS_GROW(g->stack, g->stack_cap, g->nstack + 1);
           g->stack[g->nstack++] = head;
@@ -513,6 +559,8 @@ static void integrate_structs(integ *g) {
             head = m->i++;
             continue;
           }
+        } else if (known) {
+          /* already there: skipped */
         } else if (r->kind == YREC_GC) {
           integrate_gc(doc, r->client, r->clock + offset, r->len - offset);
         } else {
