@@ -28,7 +28,8 @@
 //
 // Environment: CINDER_BIN (default build/test/cinder), CINDER_YJS_SEEDS (default 2000),
 // CINDER_YJS_FIRST_SEED (default 1), CINDER_YJS_SEED (run one seed alone), CINDER_YJS_BATCH
-// (seeds per document, default 8, 1 to disable), CINDER_YJS_JOBS (parallel CLI processes).
+// (seeds per document, default 8, 1 to disable), CINDER_YJS_JOBS (parallel CLI processes),
+// CINDER_YJS_STEPS (steps of every session; default 4-40, 150 for every 50th seed).
 // A failing batch's inputs are kept in a temp dir (printed) with a repro.sh. A long local run:
 //   CINDER_YJS_SEEDS=100000 CINDER_YJS_FIRST_SEED=100000 node --test tests/yjs/differential.test.mjs
 import { test } from 'node:test'
@@ -40,7 +41,7 @@ import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
 import {
-  generateSession, makeRng, docJson, docJsonAuto, canonicalJson, encodeLog, toHex, oracleDoc
+  generateSession, makeRng, docJson, docJsonAuto, canonicalJson, encodeLog, decodeLog, toHex, oracleDoc
 } from './session.mjs'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -51,6 +52,7 @@ const COUNT = ONE_SEED !== undefined ? 1 : Number(process.env.CINDER_YJS_SEEDS ?
 const JOBS = Number(process.env.CINDER_YJS_JOBS ?? Math.max(3, Math.min(8, os.availableParallelism() + 1)))
 const BATCH = Math.min(12, Number(process.env.CINDER_YJS_BATCH ?? 8)) // seeds per document (see checkBatch)
 const MAX_FAILED_BATCHES = 25 // then stop: a broken engine fails fast
+const STEPS = process.env.CINDER_YJS_STEPS ? Number(process.env.CINDER_YJS_STEPS) : undefined // session length override
 
 // ---------------------------------------------------------------------------------------------
 // CLI runner with a small process pool
@@ -172,7 +174,7 @@ let eagerPending = 0 // checks where the engine applied pending structs that yjs
 // and its client ids come from slot seed % 12, so that up to 12 consecutive seeds share one doc.
 function prepareSeed (seed) {
   const { pool: updates, docs, rng, roots, clientIds } = generateSession(seed, {
-    tag: seed, idSlot: seed % 12, steps: seed % 50 === 0 ? 150 : undefined // every 50th: long session
+    tag: seed, idSlot: seed % 12, steps: STEPS ?? (seed % 50 === 0 ? 150 : undefined) // every 50th: long session
   })
   // Delivery to the engine: shuffled, ~10% delivered twice.
   const order = rng.shuffle([...updates])
@@ -516,6 +518,20 @@ test('a known struct received again still splits the item at its origin (surroga
   ].map((h) => Uint8Array.from(Buffer.from(h, 'hex')))
   const want = canonicalJson(docJsonAuto(freshDoc(...ups)))
   assert.equal(canonicalJson(parseCJson(await cli(['json', '--log', '-'], encodeLog(ups)), 'json')), want)
+})
+
+test('GC runs coalesce as in yjs (vector: seed 30060 of 500-step sessions, shrunk to 21 updates)', async () => {
+  await requireEngine()
+  // The last update deletes nested types; their children (some deleted earlier, of two different
+  // parents) become GC structs that yjs merges into one run 3:130+15, where the engine (at
+  // fb6d638) leaves 3:130+14 and 3:144+1. The state must be no larger than yjs's.
+  const log = new Uint8Array(fs.readFileSync(path.join(ROOT, 'tests/yjs/vectors/gc-runs-seed30060.log')))
+  const ups = decodeLog(log)
+  const ref = freshDoc(...ups)
+  const want = Y.encodeStateAsUpdate(ref)
+  const got = ok(await cli(['merge', '--log', '-'], log), 'merge').stdout
+  assert.equal(canonicalJson(docJsonAuto(freshDoc(got))), canonicalJson(docJsonAuto(ref)), 'content')
+  assert.ok(got.length <= want.length, `C state ${got.length} bytes > yjs ${want.length} bytes:\n C   ${toHex(got)}\n yjs ${toHex(want)}`)
 })
 
 test('malformed input: message on stderr, exit status 2', async () => {

@@ -1,9 +1,10 @@
 // Shrinks a failing update log to a small reproduction (a tool, not a test).
 //   node tests/yjs/minimize.mjs CHECK LOGFILE
-// CHECK: json | sv | state | crash   — what must still go wrong:
+// CHECK: json | sv | state | size | crash   — what must still go wrong:
 //   json   C `json --log` differs from yjs (fresh doc, same updates, pending settled)
 //   sv     C `sv --log` differs from Y.encodeStateVector
 //   state  C `merge --log` read by a fresh Yjs doc differs in content from yjs
+//   size   C `merge --log` is larger than Y.encodeStateAsUpdate of the yjs doc
 //   crash  the CLI exits with a status other than 0 and 2, or on a signal (ASan, UBSan)
 // Delta-debugs the list of updates, then tries the result merged into one update with
 // Y.mergeUpdates; prints the surviving updates in hex with both sides' output.
@@ -16,7 +17,7 @@ import { REPO } from './trace-updates.mjs'
 
 const BIN = path.resolve(REPO, process.env.CINDER_BIN ?? 'build/test/cinder')
 const [check, file] = process.argv.slice(2)
-if (!check || !file) { console.error('usage: minimize.mjs json|sv|state|crash LOGFILE'); process.exit(64) }
+if (!check || !file) { console.error('usage: minimize.mjs json|sv|state|size|crash LOGFILE'); process.exit(64) }
 
 function cli (args, input) {
   const r = spawnSync(BIN, ['yjs', ...args], { input: Buffer.from(input), maxBuffer: 1 << 28 })
@@ -62,6 +63,10 @@ function outcome (updates) {
   }
   const r = cli(['merge', '--log', '-'], log)
   if (r.code !== 0) return { bad: true, why: `exit ${r.code}: ${r.stderr}` }
+  if (check === 'size') {
+    const y = Y.encodeStateAsUpdate(d)
+    return { bad: r.stdout.length > y.length, why: `C state ${r.stdout.length} bytes ${toHex(r.stdout)}\nyjs state ${y.length} bytes ${toHex(y)}` }
+  }
   let c
   try { c = canonicalJson(docJson(yjsDoc([r.stdout], true))) } catch (e) { return { bad: true, why: `yjs rejects C state: ${e.message}; ${toHex(r.stdout)}` } }
   const y = canonicalJson(docJson(yjsDoc(updates, true)))
