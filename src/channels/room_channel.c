@@ -15,7 +15,10 @@ typedef struct room_state {
 
 static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   room_state_t *st = phx_channel_state(ch);
+  /* The member's key: the join payload's `user`, else the socket's connect param `user` (as a
+   * Phoenix app assigns it in connect/3), else a generated one. */
   const char *user = json_string_value(json_object_get(payload, "user"));
+  if (!user || !*user) user = json_string_value(json_object_get(phx_channel_params(ch), "user"));
   if (user && *user) {
     st->user = xstrdup(user);
   } else {

@@ -5,8 +5,8 @@
  * with the reply {"status":"ok","response":P} instead. Events reserved by the protocol
  * (phx_*, chan_reply_*, presence_*) are refused with an error reply, so one client cannot
  * forge protocol frames for the others.
- * Presence: each member is tracked under the `user` of its join payload (a generated
- * "anon-<id>" without one); it gets `presence_state` after its join reply, and everyone gets
+ * Presence: each member is tracked under the `user` of its join payload, else the `user` connect
+ * param of its socket (a generated "anon-<id>" without either); it gets `presence_state` after its join reply, and everyone gets
  * `presence_diff` on every join and leave. */
 #include "phx/phx_channel.h"
 

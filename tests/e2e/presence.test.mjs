@@ -112,3 +112,18 @@ test('presence_state and presence_diff on the wire', async () => {
   assert.deepEqual(diff[4], { joins: { zed: { metas: [meta] } }, leaves: {} });
   ws.close();
 });
+
+test('connect params reach channels: the socket\'s `user` param keys its presence', async () => {
+  const s = await connectSocket(server.url, { params: { user: 'dora', token: 'abc' } });
+  const ch = s.channel('room:params-presence', {});
+  const w = watch(ch);
+  assert.equal((await receive(ch.join())).status, 'ok');
+  await w.until({ dora: 1 });
+  // A join payload's user wins over the connect param.
+  const s2 = await connectSocket(server.url, { params: { user: 'dora' } });
+  const ch2 = s2.channel('room:params-presence', { user: 'eve' });
+  await receive(ch2.join());
+  await w.until({ dora: 1, eve: 1 });
+  s.disconnect();
+  s2.disconnect();
+});
