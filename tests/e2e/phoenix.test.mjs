@@ -305,3 +305,12 @@ test('payloads are relayed byte for byte (number spellings, integers beyond 64 b
   a.ws.close();
   b.ws.close();
 });
+
+test('phoenix.js authToken: the sub-protocol handshake succeeds and the socket works', async () => {
+  // phoenix.js offers ["phoenix", "base64url.bearer.phx.<token>"]; ws fails the handshake unless
+  // the server selects "phoenix" (and it must never echo the token entry).
+  const socket = await open({ authToken: 'user-42.signed' });
+  assert.equal(socket.conn.protocol, 'phoenix');
+  const { channel } = await join(socket, 'room:auth');
+  assert.deepEqual((await receive(channel.push('ping', { ok: 1 }))).response, { ok: 1 });
+});
