@@ -106,28 +106,50 @@ static yblock *get_clean_end(yjs_doc *doc, yjs_id id) {
 }
 
 /* --- deletion (Item.delete, ContentType.delete) ------------------------------------------------ */
-typedef struct blist {
-  yblock **v;
+/* Item.delete recurses through ContentType.delete, which walks the type's children (the list from
+ * _start, then _map's values in the Map's insertion order): a live child is deleted (depth first,
+ * before the next sibling is looked at), an already deleted one from before the transaction is
+ * pushed to _mergeStructs. That push order is the order in which the cleanup tries the merges
+ * (tx_cleanup walks the list from its end), and it decides which GC structs coalesce, so the
+ * explicit stack below replays the recursion exactly: a child's step ("delete" or "merge") runs
+ * only after everything its earlier siblings' deletions did. */
+typedef struct dstep {
+  yblock *b;
+  bool merge; /* push b to the merge list (else: delete b) */
+} dstep;
+
+typedef struct dlist {
+  dstep *v;
   size_t n, cap;
-} blist;
+} dlist;
 
-static void blist_push(blist *l, yblock *b) {
-  YJS_GROW(l->v, l->cap, l->n + 1);
-  l->v[l->n++] = b;
-}
-
-static void delete_child(yjs_doc *doc, blist *work, yblock *x) {
+static void delete_child(yjs_doc *doc, dlist *work, yblock *x) {
+  bool merge;
   if (!yblock_deleted(x))
-    blist_push(work, x);
+    merge = false;
   else if (x->kind != YC_GC && x->clock < tx_before_state(doc, x->client))
-    tx_merge_add(doc, x);
+    merge = true;
+  else
+    return;
+  YJS_GROW(work->v, work->cap, work->n + 1);
+  work->v[work->n].b = x;
+  work->v[work->n].merge = merge;
+  work->n++;
 }
 
 static void block_delete(yjs_doc *doc, yblock *b) {
-  blist work = {0};
-  blist_push(&work, b);
+  dlist work = {0};
+  YJS_GROW(work.v, work.cap, 1);
+  work.v[0].b = b;
+  work.v[0].merge = false;
+  work.n = 1;
   while (work.n) {
-    yblock *x = work.v[--work.n];
+    dstep st = work.v[--work.n];
+    yblock *x = st.b;
+    if (st.merge) {
+      tx_merge_add(doc, x);
+      continue;
+    }
     if (yblock_deleted(x)) continue;
     if (!x->sub && yblock_countable(x) && x->parent) x->parent->length -= x->len;
     x->flags |= YB_DELETED;
@@ -136,11 +158,11 @@ static void block_delete(yjs_doc *doc, yblock *b) {
       ytype *t = x->c.type;
       size_t mark = work.n;
       for (yblock *i = t->start; i; i = i->right) delete_child(doc, &work, i);
-      for (size_t k = 0; k < t->kcap; k++)
-        if (t->keys[k] && t->keys[k]->value) delete_child(doc, &work, t->keys[k]->value);
-      /* keep yjs's order (first child deleted first) */
+      for (ykey *k = t->first_key; k; k = k->next)
+        if (k->value) delete_child(doc, &work, k->value);
+      /* the stack pops from its end: reverse so that the first child's step runs first */
       for (size_t i = mark, j = work.n ? work.n - 1 : 0; i < j; i++, j--) {
-        yblock *tmp = work.v[i];
+        dstep tmp = work.v[i];
         work.v[i] = work.v[j];
         work.v[j] = tmp;
       }
@@ -298,7 +320,10 @@ static void integrate_item(yjs_doc *doc, const yrec *r, resolved *rs) {
   if (right) {
     right->left = b;
   } else if (sub) {
-    sub->value = b;
+    if (sub->value)
+      sub->value = b;
+    else
+      ytype_key_first_set(parent, sub, b);
     if (left) block_delete(doc, left);
   }
   if (!sub && yblock_countable(b)) parent->length += b->len;

@@ -237,6 +237,7 @@ void ybytes_free(ybytes *b);
 
 typedef struct ykey {
   struct yblock *value; /* last item of this key's chain */
+  struct ykey *next;    /* next key in _map's insertion order (ytype.first_key) */
   uint32_t hash;
   uint32_t n;
   uint8_t s[]; /* the key bytes (not NUL-terminated) */
@@ -274,6 +275,9 @@ typedef struct ytype {
   size_t name_len;
   ykey **keys; /* open addressing, power of two */
   size_t nkeys, kcap;
+  /* Keys in the order yjs's _map (a JS Map) iterates them: by the first _map.set, i.e. when a
+   * key first gets a value (ytype_key_set). Keys created but never given a value are not in it. */
+  ykey *first_key, *last_key;
 } ytype;
 
 typedef struct yclient {
@@ -345,6 +349,16 @@ ytype *ytype_new(uint8_t ref, const uint8_t *name, size_t name_len);
 void ytype_free(ytype *t);
 ytype *ydoc_root(yjs_doc *doc, const uint8_t *name, size_t n, bool create);
 ykey *ytype_key(ytype *t, const uint8_t *s, size_t n, bool create);
+/* The first value of key k of t (parent._map.set of a new key): links k into insertion order. */
+static inline void ytype_key_first_set(ytype *t, ykey *k, struct yblock *b) {
+  k->value = b;
+  k->next = NULL;
+  if (t->last_key)
+    t->last_key->next = k;
+  else
+    t->first_key = k;
+  t->last_key = k;
+}
 
 /* integrate.c */
 void ydoc_free_pending(yjs_doc *doc);

@@ -60,6 +60,7 @@ ykey *ytype_key(ytype *t, const uint8_t *s, size_t n, bool create) {
   }
   ykey *k = yjs__malloc(sizeof(*k) + (n ? n : 1));
   k->value = NULL;
+  k->next = NULL;
   k->hash = h;
   k->n = (uint32_t)n;
   if (n) memcpy(k->s, s, n);

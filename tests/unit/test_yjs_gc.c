@@ -58,11 +58,68 @@ static void test_deleted_text_merges(void **state) {
   yjs_doc_free(d);
 }
 
+/* Deleting a map type whose children were deleted earlier: ContentType.delete pushes each already
+ * deleted child (a key's current value only; overwritten values are GC'd through the parent but
+ * never pushed) to _mergeStructs while it recurses depth first through live children, in the
+ * Map's insertion order; the cleanup tries the merges from the list's end, so that order decides
+ * which GC structs coalesce (differential seed 30060). Client 1, one update per transaction:
+ *   r = [W, X]; X.a = A (array: [a1]); X.b = b; W = [w1]; X.k = x2; r.push(live);
+ *   delete a1; delete X.b; X.k = v (x2 overwritten); delete X.k; delete W; delete X.
+ * yjs leaves A, a1, b, w1, x2 as one GC struct 1:2+5; visiting a1 before b (our old order)
+ * left x2 (1:6) a GC struct of its own. Bytes from yjs 13.6.31. */
+static const char *const MAP_DFS[] = {
+    "010801000701017200870100012700010101610008000102017d01280001010162017d0208000100017d0328"
+    "000101016b017d04880101017d0500",
+    "000101010301",
+    "000101010401",
+    "01010108a80106017d060101010601",
+    "000101010801",
+    "0001010200010501",
+    "000101010102",
+};
+
+/* The same with X.b set (to a placeholder) before X.a: the Map iterates b before a, whatever the
+ * keys' hash order, so b is pushed before a1. */
+static const char *const MAP_ORDER[] = {
+    "01090100070101720087010001210001010162012700010101610008000103017d01a80102017d0208000100"
+    "017d0328000101016b017d04880101017d050101010201",
+    "000101010401",
+    "000101010501",
+    "01010109a80107017d060101010701",
+    "000101010901",
+    "0001010200010601",
+    "0001010201010301",
+};
+
+static void apply_all(yjs_doc *d, const char *const *ups, size_t n) {
+  for (size_t i = 0; i < n; i++) assert_int_equal(apply_hex(d, ups[i], NULL), 0);
+}
+
+static void test_gc_merge_order_depth_first(void **state) {
+  (void)state;
+  yjs_doc *d = yjs_doc_new(0);
+  apply_all(d, MAP_DFS, sizeof(MAP_DFS) / sizeof(*MAP_DFS));
+  assert_state_hex(d, NULL, "0104010001010172020005880101017d05000101010200070801");
+  assert_json(d, "{\"r\":[5]}");
+  yjs_doc_free(d);
+}
+
+static void test_gc_merge_order_map_insertion(void **state) {
+  (void)state;
+  yjs_doc *d = yjs_doc_new(0);
+  apply_all(d, MAP_ORDER, sizeof(MAP_ORDER) / sizeof(*MAP_ORDER));
+  assert_state_hex(d, NULL, "01050100010101720200050001880101017d05000101010200080901");
+  assert_json(d, "{\"r\":[5]}");
+  yjs_doc_free(d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gc_nested_type),
       cmocka_unit_test(test_no_gc_keeps_content),
       cmocka_unit_test(test_deleted_text_merges),
+      cmocka_unit_test(test_gc_merge_order_depth_first),
+      cmocka_unit_test(test_gc_merge_order_map_insertion),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
