@@ -41,6 +41,7 @@ static const serve_option_t serve_options[] = {
     {"activity-history", "CINDER_ACTIVITY_HISTORY", "N", "samples kept per activity stream (default 300)"},
     {"api-key", "CINDER_API_KEY", "KEY", "bearer key for /api (default: none, loopback only)"},
     {"http-timeout", "CINDER_HTTP_TIMEOUT", "MS", "a request head or body must arrive within (default 10000)"},
+    {"check-origin", "CINDER_CHECK_ORIGIN", "LIST", "allowed Origins of the socket, e.g. https://app.example.com,//*.example.com (default: any)"},
 };
 #define SERVE_NOPTIONS (sizeof serve_options / sizeof serve_options[0])
 
@@ -104,6 +105,7 @@ static int serve_apply(server_config_t *cfg, size_t opt, const char *value) {
   case 14: if (serve_number(name, value, 1, 100000, &n)) return -1; cfg->activity_history = (size_t)n; return 0;
   case 15: cfg->api_key = *value ? value : NULL; return 0;
   case 16: if (serve_number(name, value, 100, 3600000, &n)) return -1; cfg->http_timeout_ms = (unsigned)n; return 0;
+  case 17: cfg->check_origin = *value ? value : NULL; return 0;
   }
   return -1;
 }

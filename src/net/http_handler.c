@@ -121,10 +121,22 @@ static void http_healthz(conn_t *c, const http_request_t *req, bool keep_alive) 
   json_decref(o);
 }
 
+bool http_origin_check(conn_t *c, const http_request_t *req) {
+  const http_header_t *h = http_header_find(req, "origin");
+  if (http_origin_allowed(&c->w->server->origins, h ? h->value : NULL, h ? h->value_len : 0))
+    return true;
+  log_warn("conn %s: origin %.*s refused", c->peer, h ? (int)h->value_len : 0, h ? h->value : "");
+  return false;
+}
+
 /* The Phoenix WebSocket endpoint (spec §1.3): validate the upgrade, negotiate vsn and the
  * sub-protocol, answer 101 and hand the connection to a Phoenix socket. */
 static void http_upgrade(conn_t *c, const http_request_t *req) {
   worker_t *w = c->w;
+  if (!http_origin_check(c, req)) {
+    http_respond(c, 403, NULL, "", 0, NULL, false); /* as Phoenix: 403, empty body */
+    return;
+  }
   ws_handshake_t hs;
   const char *reason = NULL;
   int status = ws_handshake_check(req, &hs, &reason);

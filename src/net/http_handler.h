@@ -25,6 +25,8 @@ void http_routes_clear(void);
 /* Write a complete response. extra_headers: "Name: value\r\n..." or NULL. */
 void http_respond(conn_t *c, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers, bool keep_alive);
+/* The Origin check of the Phoenix socket (--check-origin); logs a refusal. */
+bool http_origin_check(conn_t *c, const http_request_t *req);
 /* A JSON error body {"error": reason} with the given status; the connection closes after it. */
 void http_respond_error(conn_t *c, int status, const char *reason);
 

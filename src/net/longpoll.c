@@ -399,6 +399,10 @@ static void lp_options(conn_t *c, const http_request_t *req) {
 
 void longpoll_handle(conn_t *c, const http_request_t *req, const char *body, size_t len) {
   worker_t *w = c->w;
+  if (!http_origin_check(c, req)) { /* before anything else, OPTIONS included (spec §7.1) */
+    lp_respond_now(c, 200, "{\"status\":403}", req->keep_alive);
+    return;
+  }
   if (lp_method_is(req, "OPTIONS")) {
     lp_options(c, req);
     return;

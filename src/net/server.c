@@ -135,6 +135,11 @@ int server_run(const server_config_t *cfg) {
   srv.started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
   signal(SIGPIPE, SIG_IGN);
 
+  const char *bad = NULL;
+  if (cfg->check_origin && http_origin_list_parse(cfg->check_origin, &srv.origins, &bad) < 0) {
+    log_error("--check-origin: malformed entry at '%s'", bad);
+    return 1;
+  }
   int port = cfg->port;
   srv.workers = xcalloc((size_t)srv.nworkers, sizeof *srv.workers);
   atomic_init(&srv.workers_draining, srv.nworkers);
@@ -179,6 +184,7 @@ int server_run(const server_config_t *cfg) {
   for (int i = 0; i < srv.nworkers; i++) worker_join(&srv.workers[i]);
   uv_loop_close(&srv.main_loop);
   activity_free();
+  http_origin_list_free(&srv.origins);
   free(srv.workers);
   log_info("stopped");
   return 0;

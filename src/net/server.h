@@ -27,6 +27,7 @@ typedef struct server_config {
   unsigned activity_interval_ms; /* activity sampling period */
   size_t activity_history;    /* samples kept per activity stream (sent in join replies) */
   const char *api_key;        /* bearer key of the HTTP API; NULL: the API answers loopback only */
+  const char *check_origin;   /* allowed Origins of the Phoenix socket (http/http_origin.h); NULL: any */
 } server_config_t;
 
 void server_config_defaults(server_config_t *cfg);

@@ -9,6 +9,7 @@
 
 #include "core/inbox.h"
 #include "core/task.h"
+#include "http/http_origin.h"
 #include "net/server.h"
 #include "phx/phx_pubsub.h"
 
@@ -49,6 +50,7 @@ typedef struct worker {
 
 struct server {
   server_config_t cfg;
+  http_origin_list_t origins; /* parsed cfg.check_origin; empty: any origin */
   struct store *store;  /* the storage thread (documents) */
   int nworkers;
   worker_t *workers;
