@@ -14,7 +14,7 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_start_write(conn_t *c);
 
-static uint64_t conn_next_id;
+static _Thread_local uint64_t conn_next_id; /* per worker; the worker id makes ids unique */
 
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
