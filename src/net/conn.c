@@ -27,7 +27,7 @@ void conn_accept(worker_t *w) {
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;
   }
-  c->id = ++conn_next_id * 64 + (uint64_t)w->id; /* unique across workers */
+  c->id = ++conn_next_id << 10 | (uint64_t)w->id; /* unique: --workers is at most 1024 */
   c->state = CONN_HTTP;
   c->last_rx_ms = uv_now(&w->loop);
   uv_tcp_nodelay(&c->tcp, 1);
