@@ -131,6 +131,25 @@ static void binary_json(ybuf *b, const uint8_t *p, size_t n) {
   ybuf_u8(b, '}');
 }
 
+/* The integer Any kinds, written the same in JSON and in String(): a varInt and a BigInt64. */
+static void any_write_varint(ybuf *b, ydec *d) {
+  int64_t v = 0;
+  ydec_var_int(d, &v, NULL);
+  char tmp[32];
+  snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+  ybuf_str(b, tmp);
+}
+
+static void any_write_bigint(ybuf *b, ydec *d) {
+  const uint8_t *p;
+  if (ydec_bytes(d, 8, &p)) return;
+  uint64_t x = 0;
+  for (int i = 0; i < 8; i++) x = x << 8 | p[i];
+  char tmp[32];
+  snprintf(tmp, sizeof(tmp), "%lld", (long long)(int64_t)x);
+  ybuf_str(b, tmp);
+}
+
 /* Write one Any value (validated) as JSON. */
 static void any_json(ybuf *b, ydec *d) {
   uint8_t tag = 127;
@@ -143,14 +162,9 @@ static void any_json(ybuf *b, ydec *d) {
     case 126: ybuf_str(b, "null"); return;
     case 121: ybuf_str(b, "false"); return;
     case 120: ybuf_str(b, "true"); return;
-    case 125: {
-      int64_t v = 0;
-      ydec_var_int(d, &v, NULL);
-      char tmp[32];
-      snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-      ybuf_str(b, tmp);
+    case 125:
+      any_write_varint(b, d);
       return;
-    }
     case 124:
       if (!ydec_bytes(d, 4, &p)) js_number(b, rd_f32(p));
       return;
@@ -158,13 +172,7 @@ static void any_json(ybuf *b, ydec *d) {
       if (!ydec_bytes(d, 8, &p)) js_number(b, rd_f64(p));
       return;
     case 122:
-      if (!ydec_bytes(d, 8, &p)) {
-        uint64_t x = 0;
-        for (int i = 0; i < 8; i++) x = x << 8 | p[i];
-        char tmp[32];
-        snprintf(tmp, sizeof(tmp), "%lld", (long long)(int64_t)x);
-        ybuf_str(b, tmp);
-      }
+      any_write_bigint(b, d);
       return;
     case 119:
       if (!ydec_var_bytes(d, &s)) json_string(b, s.p, s.n);
@@ -411,14 +419,9 @@ static void any_jsstring(ybuf *b, ydec *d) {
     case 126: ybuf_str(b, "null"); return;
     case 121: ybuf_str(b, "false"); return;
     case 120: ybuf_str(b, "true"); return;
-    case 125: {
-      int64_t v = 0;
-      ydec_var_int(d, &v, NULL);
-      char tmp[32];
-      snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-      ybuf_str(b, tmp);
+    case 125:
+      any_write_varint(b, d);
       return;
-    }
     case 124:
     case 123: {
       if (ydec_bytes(d, tag == 124 ? 4 : 8, &p)) return;
@@ -431,7 +434,7 @@ static void any_jsstring(ybuf *b, ydec *d) {
         js_number(b, v);
       return;
     }
-    case 122: d->p += (size_t)(d->end - d->p) >= 8 ? 8 : 0; ybuf_str(b, "0"); return;
+    case 122: any_write_bigint(b, d); return; /* String(BigInt): its decimal digits */
     case 119:
       if (!ydec_var_bytes(d, &s)) ybuf_write(b, s.p, s.n);
       return;
