@@ -460,27 +460,6 @@ static size_t ids_min_per_client(yjs_id *ids, size_t n) {
   return j;
 }
 
-static crefs *refs_get(integ *g, uint64_t client) {
-  size_t lo = 0, hi = g->nrefs;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (g->refs[mid].client < client)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  if (lo < g->nrefs && g->refs[lo].client == client && !g->refs[lo].gone) return &g->refs[lo];
-  return NULL;
-}
-
-static void update_missing(integ *g, uint64_t client, uint64_t clock) {
-  /* duplicates are resolved once at the end (ids_min_per_client) */
-  YJS_GROW(g->missing, g->missing_cap, g->nmissing + 1);
-  g->missing[g->nmissing].client = client;
-  g->missing[g->nmissing].clock = clock;
-  g->nmissing++;
-}
-
 /* The refs entry of a client of this update (gone or not). */
 static crefs *refs_any(integ *g, uint64_t client) {
   size_t lo = 0, hi = g->nrefs;
@@ -493,6 +472,21 @@ static crefs *refs_any(integ *g, uint64_t client) {
   }
   return lo < g->nrefs && g->refs[lo].client == client ? &g->refs[lo] : NULL;
 }
+
+/* The refs entry of a client whose structs are still to be integrated. */
+static crefs *refs_get(integ *g, uint64_t client) {
+  crefs *r = refs_any(g, client);
+  return r && !r->gone ? r : NULL;
+}
+
+static void update_missing(integ *g, uint64_t client, uint64_t clock) {
+  /* duplicates are resolved once at the end (ids_min_per_client) */
+  YJS_GROW(g->missing, g->missing_cap, g->nmissing + 1);
+  g->missing[g->nmissing].client = client;
+  g->missing[g->nmissing].clock = clock;
+  g->nmissing++;
+}
+
 
 static void rest_set(integ *g, uint64_t client, size_t from, size_t to) {
   crefs *c = refs_any(g, client); /* every record's client has an entry */
