@@ -2,7 +2,8 @@
 // Benchmark of the Yjs engine: the C engine (`cinder yjs merge --log --stats`, release build)
 // against `yjs` (JavaScript) and `ywasm` (yrs compiled to WebAssembly) in Node, on the same
 // update streams, each peer in its own child process (so that peak RSS is its own):
-//   automerge-paper  the automerge-paper editing trace turned into Yjs updates by yjs,
+//   automerge-paper  the automerge-paper editing trace (tests/data/editing-traces, read through
+//                    tests/yjs/trace-updates.mjs) turned into Yjs updates by yjs,
 //                    one update per patch (259,778 updates), applied one by one to a fresh doc
 //   many-clients     50 clients editing one Y.Text (and a Y.Map) concurrently in rounds:
 //                    every round each client makes 10 transactions from the same synced state;

@@ -1,6 +1,6 @@
-// Replay of the editing traces in ../shared/data/editing-traces (josephg/editing-traces) with the
-// real `yjs` package, producing the Yjs update of every transaction. Shared by traces.test.mjs and
-// bench/yjs-engine.mjs.
+// Replay of the editing traces in tests/data/editing-traces (from josephg/editing-traces; the README
+// there gives their origin and license) with the real `yjs` package, producing the Yjs update of
+// every transaction. Shared by traces.test.mjs and bench/yjs-engine.mjs.
 //
 // Sequential traces: one Y.Doc, one transaction (and so one update) per trace transaction.
 // Concurrent traces: one Y.Doc per agent. Transaction i was typed against the merge of its
@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url'
 import * as Y from 'yjs'
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
-export const TRACE_DIR = path.resolve(REPO, '../shared/data/editing-traces')
+// Inside the repository, relative to this file (not the cwd): a fresh clone has everything.
+export const TRACE_DIR = path.resolve(REPO, 'tests/data/editing-traces')
 
 export function listTraces () {
   if (!fs.existsSync(TRACE_DIR)) return []

@@ -1,4 +1,4 @@
-// Editing-trace replay: the real editing histories in ../shared/data/editing-traces are turned into
+// Editing-trace replay: the real editing histories in tests/data/editing-traces are turned into
 // Yjs updates with the real `yjs` package (one update per transaction; concurrent traces with one
 // Y.Doc per agent, see trace-updates.mjs), given to the C engine as one --log file, and the C doc
 // must end in the trace's endContent — as JSON (`json`) and as full state (`merge`) read back by
