@@ -3,14 +3,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <uv.h>
 
+#include "core/clock.h"
 #include "core/dict.h"
 #include "core/log.h"
 #include "core/mem.h"
 #include "docs/shared_doc.h"
-#include "net/worker.h"
 #include "phx/phx_pubsub.h"
 
 #define ACTIVITY_MAX_STREAMS 1000
@@ -24,100 +23,101 @@ typedef struct activity_ring {
   bool permanent; /* server and business streams keep history whether watched or not */
 } activity_ring_t;
 
-static struct {
+struct activity {
   uv_mutex_t lock;
   dict_t rings;   /* topic -> activity_ring_t* */
   size_t cap;     /* samples kept per stream */
   size_t streams; /* business streams */
-  server_t *srv;
-} activity;
+};
 
-static activity_ring_t *activity_ring_get(const char *topic, bool create) {
-  activity_ring_t *r = dict_get(&activity.rings, topic, strlen(topic));
+static activity_ring_t *activity_ring_get(activity_t *a, const char *topic, bool create) {
+  activity_ring_t *r = dict_get(&a->rings, topic, strlen(topic));
   if (!r && create) {
     r = xcalloc(1, sizeof *r);
-    r->samples = xcalloc(activity.cap, sizeof *r->samples);
-    dict_set(&activity.rings, topic, strlen(topic), r);
+    r->samples = xcalloc(a->cap, sizeof *r->samples);
+    dict_set(&a->rings, topic, strlen(topic), r);
   }
   return r;
 }
 
-static void activity_ring_free(activity_ring_t *r) {
-  for (size_t i = 0; i < activity.cap; i++) free(r->samples[i]);
+static void activity_ring_free(activity_t *a, activity_ring_t *r) {
+  for (size_t i = 0; i < a->cap; i++) free(r->samples[i]);
   free(r->samples);
   free(r);
 }
 
 /* Keep a sample (if the stream keeps history) and broadcast it once to every subscriber. */
-static void activity_emit(phx_pubsub_t *ps, const char *topic, json_t *sample) {
+static void activity_emit(activity_t *a, phx_pubsub_t *ps, const char *topic, json_t *sample) {
   char *text = json_dumps(sample, JSON_COMPACT | JSON_REAL_PRECISION(12));
   json_decref(sample);
   size_t len = strlen(text);
-  uv_mutex_lock(&activity.lock);
-  activity_ring_t *r = activity_ring_get(topic, false);
+  uv_mutex_lock(&a->lock);
+  activity_ring_t *r = activity_ring_get(a, topic, false);
   if (r) {
-    size_t slot = (r->head + r->count) % activity.cap;
-    if (r->count == activity.cap) {
+    size_t slot = (r->head + r->count) % a->cap;
+    if (r->count == a->cap) {
       free(r->samples[r->head]);
-      r->head = (r->head + 1) % activity.cap;
-      slot = (r->head + r->count - 1) % activity.cap;
+      r->head = (r->head + 1) % a->cap;
+      slot = (r->head + r->count - 1) % a->cap;
     } else {
       r->count++;
     }
     r->samples[slot] = xstrdup(text);
   }
-  uv_mutex_unlock(&activity.lock);
+  uv_mutex_unlock(&a->lock);
   phx_broadcast_t *bc = phx_broadcast_new(topic, "sample", false, text, len);
   if (bc) phx_pubsub_publish(ps, bc);
   free(text);
 }
 
-json_t *activity_history(const char *topic) {
+json_t *activity_history(activity_t *a, const char *topic) {
   json_t *out = json_array();
-  uv_mutex_lock(&activity.lock);
-  activity_ring_t *r = activity_ring_get(topic, false);
+  uv_mutex_lock(&a->lock);
+  activity_ring_t *r = activity_ring_get(a, topic, false);
   for (size_t i = 0; r && i < r->count; i++) {
-    json_t *v = json_loads(r->samples[(r->head + i) % activity.cap], 0, NULL);
+    json_t *v = json_loads(r->samples[(r->head + i) % a->cap], 0, NULL);
     if (v) json_array_append_new(out, v);
   }
-  uv_mutex_unlock(&activity.lock);
+  uv_mutex_unlock(&a->lock);
   return out;
 }
 
-void activity_watch(const char *topic, int delta) {
-  uv_mutex_lock(&activity.lock);
-  activity_ring_t *r = activity_ring_get(topic, delta > 0);
+void activity_watch(activity_t *a, const char *topic, int delta) {
+  uv_mutex_lock(&a->lock);
+  activity_ring_t *r = activity_ring_get(a, topic, delta > 0);
   if (r) {
     r->watchers += delta;
     if (r->watchers <= 0 && !r->permanent) {
-      dict_delete(&activity.rings, topic, strlen(topic));
-      activity_ring_free(r);
+      dict_delete(&a->rings, topic, strlen(topic));
+      activity_ring_free(a, r);
     }
   }
-  uv_mutex_unlock(&activity.lock);
+  uv_mutex_unlock(&a->lock);
 }
 
-static bool activity_watched(const char *topic) {
-  uv_mutex_lock(&activity.lock);
-  activity_ring_t *r = activity_ring_get(topic, false);
+static bool activity_watched(activity_t *a, const char *topic) {
+  uv_mutex_lock(&a->lock);
+  activity_ring_t *r = activity_ring_get(a, topic, false);
   bool watched = r && r->watchers > 0;
-  uv_mutex_unlock(&activity.lock);
+  uv_mutex_unlock(&a->lock);
   return watched;
 }
 
-void activity_init(server_t *srv) {
-  uv_mutex_init(&activity.lock);
-  dict_init(&activity.rings);
-  activity.cap = srv->cfg.activity_history ? srv->cfg.activity_history : 1;
-  activity.srv = srv;
-  activity_ring_get("activity:server", true)->permanent = true;
+activity_t *activity_new(size_t history) {
+  activity_t *a = xcalloc(1, sizeof *a);
+  uv_mutex_init(&a->lock);
+  dict_init(&a->rings);
+  a->cap = history ? history : 1;
+  activity_ring_get(a, "activity:server", true)->permanent = true;
+  return a;
 }
 
-void activity_free(void) {
-  for (dict_iter_t it = dict_iter(&activity.rings); dict_next(&it);) activity_ring_free(it.entry->value);
-  dict_free(&activity.rings);
-  uv_mutex_destroy(&activity.lock);
-  activity.streams = 0;
+void activity_free(activity_t *a) {
+  if (!a) return;
+  for (dict_iter_t it = dict_iter(&a->rings); dict_next(&it);) activity_ring_free(a, it.entry->value);
+  dict_free(&a->rings);
+  uv_mutex_destroy(&a->lock);
+  free(a);
 }
 
 /* --- sampling (each worker: its documents; worker 0: the server and business streams) --------- */
@@ -138,6 +138,10 @@ typedef struct business_stream {
 } business_stream_t;
 
 typedef struct activity_worker {
+  const activity_config_t *cfg;
+  activity_t *a;
+  task_ctx_t *ctx;      /* the worker it samples on */
+  phx_pubsub_t *pubsub; /* where its samples are published */
   uv_timer_t timer;
   uint64_t last_ms;
   activity_counters_t prev;
@@ -146,33 +150,21 @@ typedef struct activity_worker {
   dict_t streams;   /* worker 0: business stream -> business_stream_t* */
 } activity_worker_t;
 
-static _Thread_local activity_worker_t *activity_self;
-
-static uint64_t activity_now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static double activity_rate(double now, double before, double dt_ms) {
   return dt_ms > 0 ? (now - before) * 1000.0 / dt_ms : 0;
 }
 
-static void activity_sample_server(worker_t *w, activity_worker_t *aw, uint64_t t, double dt) {
-  server_t *srv = w->server;
-  long conns = 0, channels = 0, docs = 0;
-  activity_counters_t c = {0};
+static void activity_sample_server(activity_worker_t *aw, uint64_t t, double dt) {
+  const server_t *srv = aw->cfg->server;
+  server_stats_t st;
+  server_stats(srv, -1, &st);
+  long conns = st.connections, channels = st.channels, docs = 0;
+  activity_counters_t c = {.msgs_in = (double)st.messages_in, .frames_out = (double)st.frames_out,
+                           .broadcasts = (double)st.broadcasts, .bytes_in = (double)st.bytes_in,
+                           .bytes_out = (double)st.bytes_out};
   for (int i = 0; i < srv->nworkers; i++) {
-    worker_t *x = &srv->workers[i];
-    conns += atomic_load_explicit(&x->connections, memory_order_relaxed);
-    channels += atomic_load_explicit(&x->pubsub.channels_joined, memory_order_relaxed);
-    c.msgs_in += (double)atomic_load_explicit(&x->pubsub.messages_in, memory_order_relaxed);
-    c.frames_out += (double)atomic_load_explicit(&x->pubsub.frames_out, memory_order_relaxed);
-    c.broadcasts += (double)atomic_load_explicit(&x->pubsub.broadcasts, memory_order_relaxed);
-    c.bytes_in += (double)atomic_load_explicit(&x->bytes_in, memory_order_relaxed);
-    c.bytes_out += (double)atomic_load_explicit(&x->bytes_out, memory_order_relaxed);
     shared_docs_stats_t ds;
-    shared_docs_stats(x, &ds);
+    shared_docs_stats(server_service_state(srv, i, &shared_docs_service), &ds);
     docs += ds.open;
     c.doc_updates += (double)ds.updates;
     c.aw_updates += (double)ds.awareness_updates;
@@ -198,11 +190,10 @@ static void activity_sample_server(worker_t *w, activity_worker_t *aw, uint64_t 
 #undef ACTIVITY_COUNTER
   aw->prev = c;
   aw->have_prev = true;
-  activity_emit(&w->pubsub, "activity:server", s);
+  activity_emit(aw->a, aw->pubsub, "activity:server", s);
 }
 
 typedef struct activity_doc_ctx {
-  worker_t *w;
   activity_worker_t *aw;
   uint64_t t;
   double dt;
@@ -214,7 +205,7 @@ static void activity_sample_doc(void *ctx, const shared_doc_sample_t *d) {
   char topic[512];
   if ((size_t)snprintf(topic, sizeof topic, "activity:doc:%s", d->name) >= sizeof topic) return;
   activity_prev_t *p = dict_get(&x->aw->doc_prev, topic, strlen(topic));
-  if (!activity_watched(topic)) {
+  if (!activity_watched(x->aw->a, topic)) {
     if (p) free(dict_delete(&x->aw->doc_prev, topic, strlen(topic)));
     return;
   }
@@ -234,10 +225,10 @@ static void activity_sample_doc(void *ctx, const shared_doc_sample_t *d) {
                         "bytes_in", (json_int_t)d->bytes_in, "bytes_in_per_s",
                         activity_rate((double)d->bytes_in, (double)p->bytes, x->dt));
   *p = (activity_prev_t){d->instance, d->updates, d->awareness_updates, d->bytes_in};
-  activity_emit(&x->w->pubsub, topic, s);
+  activity_emit(x->aw->a, x->aw->pubsub, topic, s);
 }
 
-static void activity_sample_streams(worker_t *w, activity_worker_t *aw, uint64_t t, double dt) {
+static void activity_sample_streams(activity_worker_t *aw, uint64_t t, double dt) {
   for (dict_iter_t it = dict_iter(&aw->streams); dict_next(&it);) {
     business_stream_t *b = it.entry->value;
     char topic[96];
@@ -246,37 +237,46 @@ static void activity_sample_streams(worker_t *w, activity_worker_t *aw, uint64_t
                           (json_int_t)b->count, "per_s", dt > 0 ? b->sum * 1000.0 / dt : 0.0);
     b->sum = 0;
     b->count = 0;
-    activity_emit(&w->pubsub, topic, s);
+    activity_emit(aw->a, aw->pubsub, topic, s);
   }
 }
 
 static void activity_on_timer(uv_timer_t *h) {
-  worker_t *w = h->data;
-  activity_worker_t *aw = activity_self;
-  uint64_t t = activity_now_ms();
-  double dt = aw->last_ms ? (double)(t - aw->last_ms) : (double)w->server->cfg.activity_interval_ms;
+  activity_worker_t *aw = h->data;
+  uint64_t t = clock_wall_ms();
+  double dt = aw->last_ms ? (double)(t - aw->last_ms) : (double)aw->cfg->interval_ms;
   aw->last_ms = t;
-  if (w->id == 0) {
-    activity_sample_server(w, aw, t, dt);
-    activity_sample_streams(w, aw, t, dt);
+  if (aw->ctx->worker == 0) {
+    activity_sample_server(aw, t, dt);
+    activity_sample_streams(aw, t, dt);
   }
-  activity_doc_ctx_t ctx = {w, aw, t, dt, 0};
-  shared_docs_each(w, activity_sample_doc, &ctx);
+  activity_doc_ctx_t ctx = {aw, t, dt, 0};
+  shared_docs_each(aw->ctx, activity_sample_doc, &ctx);
 }
 
-void activity_worker_start(worker_t *w) {
+static void *activity_worker_start(task_ctx_t *ctx, void *arg) {
   activity_worker_t *aw = xcalloc(1, sizeof *aw);
+  aw->cfg = arg;
+  aw->a = aw->cfg->activity;
+  aw->ctx = ctx;
+  aw->pubsub = phx_pubsub_of(ctx);
   dict_init(&aw->doc_prev);
   dict_init(&aw->streams);
-  activity_self = aw;
-  uv_timer_init(&w->loop, &aw->timer);
-  aw->timer.data = w;
-  unsigned ms = w->server->cfg.activity_interval_ms;
+  uv_timer_init(ctx->loop, &aw->timer);
+  aw->timer.data = aw;
+  unsigned ms = aw->cfg->interval_ms;
   uv_timer_start(&aw->timer, activity_on_timer, ms, ms);
+  return aw;
 }
 
-static void activity_on_closed(uv_handle_t *h) {
-  activity_worker_t *aw = (activity_worker_t *)((char *)h - offsetof(activity_worker_t, timer));
+static void activity_worker_stop(void *state) {
+  activity_worker_t *aw = state;
+  uv_close((uv_handle_t *)&aw->timer, NULL);
+}
+
+/* After the loop ended: the timer closed by stop is closed. */
+static void activity_worker_free(void *state) {
+  activity_worker_t *aw = state;
   for (dict_iter_t it = dict_iter(&aw->doc_prev); dict_next(&it);) free(it.entry->value);
   for (dict_iter_t it = dict_iter(&aw->streams); dict_next(&it);) free(it.entry->value);
   dict_free(&aw->doc_prev);
@@ -284,12 +284,12 @@ static void activity_on_closed(uv_handle_t *h) {
   free(aw);
 }
 
-void activity_worker_stop(worker_t *w) {
-  activity_worker_t *aw = activity_self;
-  if (!aw) return;
-  activity_self = NULL;
-  uv_close((uv_handle_t *)&aw->timer, activity_on_closed);
-}
+const service_t activity_service = {
+    .name = "activity",
+    .start = activity_worker_start,
+    .stop = activity_worker_stop,
+    .free = activity_worker_free,
+};
 
 /* --- business events ----------------------------------------------------------------------------- */
 
@@ -311,9 +311,9 @@ typedef struct event_task {
   double value;
 } event_task_t;
 
-static void activity_event_run(task_t *t) {
+static void activity_event_run(task_t *t, task_ctx_t *ctx) {
   event_task_t *e = (event_task_t *)t;
-  activity_worker_t *aw = activity_self;
+  activity_worker_t *aw = task_ctx_service(ctx, &activity_service);
   if (aw) {
     business_stream_t *b = dict_get(&aw->streams, e->name, strlen(e->name));
     if (!b) {
@@ -326,29 +326,30 @@ static void activity_event_run(task_t *t) {
   free(e);
 }
 
-bool activity_add_event(worker_t *from, const char *stream, double value) {
+bool activity_add_event(activity_t *a, const task_poster_t *poster, const char *stream,
+                        double value) {
   char topic[96];
   snprintf(topic, sizeof topic, "activity:%s", stream);
-  uv_mutex_lock(&activity.lock);
-  activity_ring_t *r = activity_ring_get(topic, false);
+  uv_mutex_lock(&a->lock);
+  activity_ring_t *r = activity_ring_get(a, topic, false);
   bool ok = true;
   if (!r) {
-    if (activity.streams >= ACTIVITY_MAX_STREAMS) {
+    if (a->streams >= ACTIVITY_MAX_STREAMS) {
       ok = false;
     } else {
-      activity_ring_get(topic, true)->permanent = true;
-      activity.streams++;
+      activity_ring_get(a, topic, true)->permanent = true;
+      a->streams++;
     }
   } else if (!r->permanent) {
     r->permanent = true; /* watched before its first event */
-    activity.streams++;
+    a->streams++;
   }
-  uv_mutex_unlock(&activity.lock);
+  uv_mutex_unlock(&a->lock);
   if (!ok) return false;
   event_task_t *e = xmalloc(sizeof *e);
   e->task.run = activity_event_run;
   snprintf(e->name, sizeof e->name, "%s", stream);
   e->value = value;
-  worker_submit(&from->server->workers[0], &e->task);
+  task_post(poster, 0, &e->task); /* worker 0 keeps the business streams */
   return true;
 }

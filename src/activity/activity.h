@@ -12,30 +12,45 @@
  *
  * Each sample is encoded once and broadcast as event `sample` (one frame for every subscriber).
  * The last N samples of each stream are kept, so a join reply can fill a chart at once; that
- * history is shared by all workers under a mutex, touched once per sample and once per join —
- * never on a per-message path. */
+ * history (activity_t) is shared by all workers under a mutex, touched once per sample and once
+ * per join — never on a per-message path.
+ *
+ * The samplers are a worker service (activity_service); the channel and the API reach the shared
+ * history through the activity_t they were registered with. */
 #include <jansson.h>
 #include <stdbool.h>
 
-typedef struct server server_t;
-typedef struct worker worker_t;
+#include "core/service.h"
+#include "core/task.h"
+#include "net/server.h"
 
-void activity_init(server_t *srv);
-void activity_free(void);
-/* On each worker's thread: start / stop its sampling timers. */
-void activity_worker_start(worker_t *w);
-void activity_worker_stop(worker_t *w);
+typedef struct activity activity_t;
+
+/* history: samples kept per stream. */
+activity_t *activity_new(size_t history);
+void activity_free(activity_t *a);
+
+typedef struct activity_config {
+  activity_t *activity;
+  const server_t *server; /* read by worker 0's sampler: connections, counters, documents */
+  unsigned interval_ms;
+} activity_config_t;
+
+/* Every worker samples its watched documents; worker 0 also the server and the business
+ * streams. Registration argument: an activity_config_t that outlives the server. */
+extern const service_t activity_service;
 
 /* The kept samples of a stream, oldest first (a new array). */
-json_t *activity_history(const char *topic);
+json_t *activity_history(activity_t *a, const char *topic);
 /* An activity channel joined (+1) or left (-1) topic: document streams are sampled only while
  * watched. */
-void activity_watch(const char *topic, int delta);
+void activity_watch(activity_t *a, const char *topic, int delta);
 
 /* Business events. A stream name: 1–64 of [A-Za-z0-9_.-], not "server", not starting "doc". */
 bool activity_stream_name_valid(const char *name);
-/* Adds value to the stream's current interval (from any worker). Returns false when the stream
- * limit is reached. */
-bool activity_add_event(worker_t *from, const char *stream, double value);
+/* Adds value to the stream's current interval, from any worker (posted to worker 0 with the
+ * caller's task poster). Returns false when the stream limit is reached. */
+bool activity_add_event(activity_t *a, const task_poster_t *poster, const char *stream,
+                        double value);
 
 #endif

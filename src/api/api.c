@@ -20,8 +20,8 @@
 
 /* --- access and request checks ------------------------------------------------------------------ */
 
-static bool api_authorized(conn_t *c, const http_request_t *req) {
-  const char *key = c->w->server->cfg.api_key;
+static bool api_authorized(const api_t *api, conn_t *c, const http_request_t *req) {
+  const char *key = api->key;
   const http_header_t *h = key ? http_header_find(req, "authorization") : NULL;
   size_t klen = key ? strlen(key) : 0;
   bool ok = key ? h && h->value_len == 7 + klen && !strncasecmp(h->value, "Bearer ", 7) &&
@@ -32,28 +32,13 @@ static bool api_authorized(conn_t *c, const http_request_t *req) {
                     : h ? "invalid API key" : "missing API key";
   log_warn("api: %s refused: %s", c->peer, !key ? "no API key configured and the client is not on loopback"
                                              : h ? "wrong API key" : "missing API key");
-  json_t *o = json_pack("{ss}", "error", why);
-  char *body = json_dumps(o, JSON_COMPACT);
-  http_respond(c, 401, "application/json", body, strlen(body),
-               "WWW-Authenticate: Bearer realm=\"cinder\"\r\n", false);
-  free(body);
-  json_decref(o);
+  http_respond_error_with(c, 401, why, "WWW-Authenticate: Bearer realm=\"cinder\"\r\n");
   return false;
 }
 
-static bool api_method(conn_t *c, const http_request_t *req, const char *method) {
-  if (req->method_len == strlen(method) && !memcmp(req->method, method, req->method_len))
-    return true;
-  log_info("api: %.*s %.*s: method not allowed", (int)req->method_len, req->method,
-           (int)req->path_len, req->path);
-  char allow[64];
-  snprintf(allow, sizeof allow, "Allow: %s\r\n", method);
-  json_t *o = json_pack("{ss}", "error", "method not allowed");
-  char *body = json_dumps(o, JSON_COMPACT);
-  http_respond(c, 405, "application/json", body, strlen(body), allow, false);
-  free(body);
-  json_decref(o);
-  return false;
+/* The key and the method: what every API request must pass first. */
+static bool api_admit(const api_t *api, conn_t *c, const http_request_t *req, const char *method) {
+  return api_authorized(api, c, req) && http_require_method(c, req, method, "api");
 }
 
 /* A JSON object body with Content-Type application/json. */
@@ -91,8 +76,10 @@ static const char *api_string(json_t *o, const char *field) {
 
 /* --- POST /api/broadcast ------------------------------------------------------------------------- */
 
-static void api_broadcast(conn_t *c, const http_request_t *req, const char *body, size_t len) {
-  if (!api_authorized(c, req) || !api_method(c, req, "POST")) return;
+static void api_broadcast(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                          void *arg) {
+  const api_t *api = arg;
+  if (!api_admit(api, c, req, "POST")) return;
   json_t *o = api_json_body(c, req, body, len);
   if (!o) return;
   const char *topic = api_string(o, "topic"), *event = api_string(o, "event");
@@ -120,8 +107,10 @@ static void api_broadcast(conn_t *c, const http_request_t *req, const char *body
 
 /* --- POST /api/events ------------------------------------------------------------------------------ */
 
-static void api_events(conn_t *c, const http_request_t *req, const char *body, size_t len) {
-  if (!api_authorized(c, req) || !api_method(c, req, "POST")) return;
+static void api_events(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                       void *arg) {
+  const api_t *api = arg;
+  if (!api_admit(api, c, req, "POST")) return;
   json_t *o = api_json_body(c, req, body, len);
   if (!o) return;
   const char *stream = api_string(o, "stream");
@@ -134,7 +123,8 @@ static void api_events(conn_t *c, const http_request_t *req, const char *body, s
   if (why) {
     log_info("api: event refused: %s", why);
     http_respond_error(c, 400, why);
-  } else if (!activity_add_event(c->w, stream, json_number_value(value))) {
+  } else if (!activity_add_event(api->activity, &c->w->server->poster, stream,
+                                 json_number_value(value))) {
     log_warn("api: event refused: too many streams");
     http_respond_error(c, 429, "too many streams");
   } else {
@@ -189,8 +179,10 @@ static void api_presence_done(void *ctx, char *state_json) {
   free(p);
 }
 
-static void api_presence(conn_t *c, const http_request_t *req, const char *body, size_t len) {
-  if (!api_authorized(c, req) || !api_method(c, req, "GET")) return;
+static void api_presence(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                         void *arg) {
+  const api_t *api = arg;
+  if (!api_admit(api, c, req, "GET")) return;
   json_t *q = req->query ? http_query_parse(req->query, req->query_len) : NULL;
   const char *topic = q ? api_string(q, "topic") : NULL;
   if (!topic) {
@@ -224,7 +216,7 @@ static int api_strcmp_ptr(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static void api_topics_merge(task_t *t) {
+static void api_topics_merge(task_t *t, task_ctx_t *ctx) {
   api_topics_task_t *tt = (api_topics_task_t *)t;
   api_topics_t *g = tt->gather;
   json_t *part = json_loads(tt->part, 0, NULL);
@@ -253,9 +245,13 @@ static void api_topics_merge(task_t *t) {
   free(g);
 }
 
-static void api_topics_collect(task_t *t) {
+static void api_topics_collect(task_t *t, task_ctx_t *ctx) {
   api_topics_task_t *tt = (api_topics_task_t *)t;
-  phx_pubsub_t *ps = phx_pubsub_current();
+  phx_pubsub_t *ps = phx_pubsub_of(ctx);
+  if (!ps) { /* shutting down: the asking connection is gone too */
+    free(tt);
+    return;
+  }
   json_t *part = json_object();
   for (dict_iter_t it = dict_iter(&ps->topics); dict_next(&it);)
     json_object_set_new(part, it.entry->key, json_integer((json_int_t)phx_pubsub_local_count(ps, it.entry->key)));
@@ -265,35 +261,40 @@ static void api_topics_collect(task_t *t) {
   phx_pubsub_submit(ps, tt->gather->wait.w->id, &tt->task);
 }
 
-static void api_topics(conn_t *c, const http_request_t *req, const char *body, size_t len) {
-  if (!api_authorized(c, req) || !api_method(c, req, "GET")) return;
+static void api_topics(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                       void *arg) {
+  const api_t *api = arg;
+  if (!api_admit(api, c, req, "GET")) return;
   api_topics_t *g = xcalloc(1, sizeof *g);
   api_wait_begin(c, req, &g->wait);
   g->counts = json_object();
-  g->remaining = c->w->server->nworkers;
-  for (int i = 0; i < c->w->server->nworkers; i++) {
+  const task_poster_t *poster = &c->w->server->poster;
+  g->remaining = poster->nworkers;
+  for (int i = 0; i < poster->nworkers; i++) {
     api_topics_task_t *tt = xcalloc(1, sizeof *tt);
     tt->task.run = api_topics_collect;
     tt->gather = g;
-    worker_submit(&c->w->server->workers[i], &tt->task);
+    task_post(poster, i, &tt->task);
   }
 }
 
 /* --- GET /metrics --------------------------------------------------------------------------------- */
 
-static void api_metrics(conn_t *c, const http_request_t *req, const char *body, size_t len) {
-  if (!api_authorized(c, req) || !api_method(c, req, "GET")) return;
+static void api_metrics(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                        void *arg) {
+  const api_t *api = arg;
+  if (!api_admit(api, c, req, "GET")) return;
   buf_t text = BUF_INIT;
-  metrics_render(c->w->server, &text);
+  metrics_render(api->server, &text);
   http_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", (const char *)text.data,
                text.len, "Cache-Control: no-store\r\n", req->keep_alive);
   buf_free(&text);
 }
 
-void api_register(void) {
-  http_route_add("/api/broadcast", api_broadcast);
-  http_route_add("/api/events", api_events);
-  http_route_add("/api/topics", api_topics);
-  http_route_add("/api/presence", api_presence);
-  http_route_add("/metrics", api_metrics);
+void api_register(server_t *srv, api_t *api) {
+  server_route_add(srv, "/api/broadcast", api_broadcast, api);
+  server_route_add(srv, "/api/events", api_events, api);
+  server_route_add(srv, "/api/topics", api_topics, api);
+  server_route_add(srv, "/api/presence", api_presence, api);
+  server_route_add(srv, "/metrics", api_metrics, api);
 }

@@ -13,6 +13,16 @@
  * {"error": reason} with 400 (malformed), 401 (key), 404, 405, 413 (body too large), 415
  * (content type), 429 (too many streams). */
 
-void api_register(void);
+#include "activity/activity.h"
+#include "net/server.h"
+
+typedef struct api {
+  const char *key;      /* bearer key; NULL: loopback clients only */
+  activity_t *activity; /* where POST /api/events goes */
+  server_t *server;     /* what /metrics reads */
+} api_t;
+
+/* Add the routes; api must outlive the server. */
+void api_register(server_t *srv, api_t *api);
 
 #endif

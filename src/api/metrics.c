@@ -1,31 +1,29 @@
 #include "api/metrics.h"
 
-#include <stdatomic.h>
-#include <time.h>
+#include <stdlib.h>
 
+#include "core/mem.h"
 #include "docs/shared_doc.h"
-#include "net/worker.h"
+#include "net/server.h"
 
 typedef struct metric {
   const char *name;
   const char *type; /* counter or gauge */
   const char *help;
-  uint64_t (*read)(worker_t *w);
+  uint64_t (*read)(const server_stats_t *st, const shared_docs_stats_t *ds);
 } metric_t;
 
-#define LOAD(x) ((uint64_t)atomic_load_explicit(&(x), memory_order_relaxed))
-static uint64_t m_connections(worker_t *w) { return LOAD(w->connections); }
-static uint64_t m_channels(worker_t *w) { return LOAD(w->pubsub.channels_joined); }
-static uint64_t m_messages_in(worker_t *w) { return LOAD(w->pubsub.messages_in); }
-static uint64_t m_frames_out(worker_t *w) { return LOAD(w->pubsub.frames_out); }
-static uint64_t m_broadcasts(worker_t *w) { return LOAD(w->pubsub.broadcasts); }
-static uint64_t m_bytes_in(worker_t *w) { return LOAD(w->bytes_in); }
-static uint64_t m_bytes_out(worker_t *w) { return LOAD(w->bytes_out); }
-static uint64_t m_docs(worker_t *w) { shared_docs_stats_t s; shared_docs_stats(w, &s); return (uint64_t)s.open; }
-static uint64_t m_updates(worker_t *w) { shared_docs_stats_t s; shared_docs_stats(w, &s); return s.updates; }
-static uint64_t m_awareness(worker_t *w) { shared_docs_stats_t s; shared_docs_stats(w, &s); return s.awareness_updates; }
-static uint64_t m_writes(worker_t *w) { shared_docs_stats_t s; shared_docs_stats(w, &s); return s.storage_writes; }
-#undef LOAD
+static uint64_t m_connections(const server_stats_t *s, const shared_docs_stats_t *d) { return (uint64_t)s->connections; }
+static uint64_t m_channels(const server_stats_t *s, const shared_docs_stats_t *d) { return (uint64_t)s->channels; }
+static uint64_t m_messages_in(const server_stats_t *s, const shared_docs_stats_t *d) { return s->messages_in; }
+static uint64_t m_frames_out(const server_stats_t *s, const shared_docs_stats_t *d) { return s->frames_out; }
+static uint64_t m_broadcasts(const server_stats_t *s, const shared_docs_stats_t *d) { return s->broadcasts; }
+static uint64_t m_bytes_in(const server_stats_t *s, const shared_docs_stats_t *d) { return s->bytes_in; }
+static uint64_t m_bytes_out(const server_stats_t *s, const shared_docs_stats_t *d) { return s->bytes_out; }
+static uint64_t m_docs(const server_stats_t *s, const shared_docs_stats_t *d) { return (uint64_t)d->open; }
+static uint64_t m_updates(const server_stats_t *s, const shared_docs_stats_t *d) { return d->updates; }
+static uint64_t m_awareness(const server_stats_t *s, const shared_docs_stats_t *d) { return d->awareness_updates; }
+static uint64_t m_writes(const server_stats_t *s, const shared_docs_stats_t *d) { return d->storage_writes; }
 
 static const metric_t metrics[] = {
     {"cinder_connections", "gauge", "Open client connections.", m_connections},
@@ -41,20 +39,26 @@ static const metric_t metrics[] = {
     {"cinder_storage_writes_total", "counter", "Document appends and compactions committed.", m_writes},
 };
 
-void metrics_render(server_t *srv, buf_t *out) {
+void metrics_render(const server_t *srv, buf_t *out) {
+  /* One snapshot per worker, so every metric of a worker comes from the same reading. */
+  server_stats_t *st = xcalloc((size_t)srv->nworkers, sizeof *st);
+  shared_docs_stats_t *ds = xcalloc((size_t)srv->nworkers, sizeof *ds);
+  for (int w = 0; w < srv->nworkers; w++) {
+    server_stats(srv, w, &st[w]);
+    shared_docs_stats(server_service_state(srv, w, &shared_docs_service), &ds[w]);
+  }
   for (size_t i = 0; i < sizeof metrics / sizeof metrics[0]; i++) {
     const metric_t *m = &metrics[i];
     buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name, m->type);
     for (int w = 0; w < srv->nworkers; w++)
       buf_printf(out, "%s{worker=\"%d\"} %llu\n", m->name, w,
-                 (unsigned long long)m->read(&srv->workers[w]));
+                 (unsigned long long)m->read(&st[w], &ds[w]));
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+  free(st);
+  free(ds);
   buf_printf(out, "# HELP cinder_uptime_seconds Seconds since the server started.\n"
                   "# TYPE cinder_uptime_seconds gauge\ncinder_uptime_seconds %.3f\n",
-             (double)(now_ms - srv->started_ms) / 1000.0);
+             server_uptime_s(srv));
   buf_printf(out, "# HELP cinder_workers Worker threads.\n# TYPE cinder_workers gauge\n"
                   "cinder_workers %d\n", srv->nworkers);
   buf_printf(out, "# HELP cinder_info Build information.\n# TYPE cinder_info gauge\n"

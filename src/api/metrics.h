@@ -6,6 +6,6 @@
 
 typedef struct server server_t;
 
-void metrics_render(server_t *srv, buf_t *out);
+void metrics_render(const server_t *srv, buf_t *out);
 
 #endif

@@ -59,9 +59,7 @@ static void room_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
   }
   if (room_event_reserved(msg->event)) {
     log_info("room %s: reserved event '%s' refused", phx_channel_topic(ch), msg->event);
-    json_t *r = json_pack("{ss}", "reason", "reserved event");
-    phx_channel_reply(ch, msg, "error", r);
-    json_decref(r);
+    phx_channel_reply_error(ch, msg, "reserved event");
     return;
   }
   /* Relayed as the client wrote it: encoded once (here), never re-serialised. */

@@ -7,58 +7,42 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "docs/shared_doc.h"
-#include "net/worker.h"
 #include "phx/phx_presence.h"
 
 typedef struct ydoc_state {
   char *doc; /* the document name */
 } ydoc_state_t;
 
-static char **ydoc_prefixes;
-static size_t ydoc_nprefixes;
-
-void ydoc_channel_register(const char *list) {
+void ydoc_channel_register(phx_router_t *router, const char *list) {
   char *copy = xstrdup(list);
   for (char *save = NULL, *p = strtok_r(copy, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
     while (*p == ' ') p++;
     if (!*p) continue;
-    ydoc_prefixes = xrealloc(ydoc_prefixes, (ydoc_nprefixes + 1) * sizeof *ydoc_prefixes);
-    ydoc_prefixes[ydoc_nprefixes++] = xstrdup(p);
     size_t n = strlen(p);
     char *pattern = xmalloc(n + 2);
     memcpy(pattern, p, n);
     memcpy(pattern + n, "*", 2);
-    phx_router_add(pattern, &ydoc_channel);
+    phx_router_add(router, pattern, &ydoc_channel, NULL);
     free(pattern);
   }
   free(copy);
 }
 
-void ydoc_channel_unregister(void) {
-  for (size_t i = 0; i < ydoc_nprefixes; i++) free(ydoc_prefixes[i]);
-  free(ydoc_prefixes);
-  ydoc_prefixes = NULL;
-  ydoc_nprefixes = 0;
-}
-
-static const char *ydoc_name_of(const char *topic) {
-  for (size_t i = 0; i < ydoc_nprefixes; i++) {
-    size_t n = strlen(ydoc_prefixes[i]);
-    if (!strncmp(topic, ydoc_prefixes[i], n)) return topic + n;
-  }
-  return NULL;
+/* The document name: the topic after the prefix its route matched. */
+static const char *ydoc_name_of(const phx_channel_t *ch) {
+  return phx_channel_topic(ch) + phx_channel_route(ch)->prefix_len;
 }
 
 static int ydoc_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
-  const char *name = ydoc_name_of(phx_channel_topic(ch));
-  if (!name || !*name) {
+  const char *name = ydoc_name_of(ch);
+  if (!*name) {
     *reply = json_pack("{ss}", "reason", "missing document name");
     return PHX_JOIN_ERROR;
   }
   ydoc_state_t *st = phx_channel_state(ch);
   st->doc = xstrdup(name);
   /* The reply does not wait for the document to load: messages queue at the owner until it has. */
-  shared_doc_join(worker_current(), st->doc, phx_channel_topic(ch), phx_channel_id(ch));
+  shared_doc_join(phx_channel_ctx(ch), st->doc, phx_channel_topic(ch), phx_channel_id(ch));
   return PHX_JOIN_OK;
 }
 
@@ -73,25 +57,21 @@ static void ydoc_after_join(phx_channel_t *ch) {
 static void ydoc_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
   ydoc_state_t *st = phx_channel_state(ch);
   if (strcmp(msg->event, "yjs") && strcmp(msg->event, "yjs_sync")) {
-    json_t *r = json_pack("{ss}", "reason", "unknown event");
-    phx_channel_reply(ch, msg, "error", r);
-    json_decref(r);
+    phx_channel_reply_error(ch, msg, "unknown event");
     return;
   }
   if (!msg->binary) {
     log_info("doc %s: text payload on '%s' refused", st->doc, msg->event);
-    json_t *r = json_pack("{ss}", "reason", "binary payload expected");
-    phx_channel_reply(ch, msg, "error", r);
-    json_decref(r);
+    phx_channel_reply_error(ch, msg, "binary payload expected");
     return;
   }
-  shared_doc_message(worker_current(), st->doc, phx_channel_id(ch), msg->bin, msg->bin_len);
+  shared_doc_message(phx_channel_ctx(ch), st->doc, phx_channel_id(ch), msg->bin, msg->bin_len);
 }
 
 static void ydoc_terminate(phx_channel_t *ch, phx_exit_t reason) {
   ydoc_state_t *st = phx_channel_state(ch);
   if (!st->doc) return;
-  shared_doc_leave(worker_current(), st->doc, phx_channel_id(ch));
+  shared_doc_leave(phx_channel_ctx(ch), st->doc, phx_channel_id(ch));
   free(st->doc);
   st->doc = NULL;
 }

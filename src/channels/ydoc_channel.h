@@ -8,8 +8,8 @@
 
 extern const phx_channel_type_t ydoc_channel;
 
-/* Register the channel under each comma-separated prefix ("y_doc_room:,notes:"). */
-void ydoc_channel_register(const char *prefixes);
-void ydoc_channel_unregister(void);
+/* Register the channel under each comma-separated prefix ("y_doc_room:,notes:"). The documents
+ * are the shared_docs_service, which the server must host. */
+void ydoc_channel_register(phx_router_t *router, const char *prefixes);
 
 #endif

@@ -5,15 +5,41 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "activity/activity.h"
 #include "api/api.h"
 #include "channels/activity_channel.h"
 #include "channels/room_channel.h"
 #include "channels/ydoc_channel.h"
 #include "cmd/cmd.h"
 #include "core/log.h"
-#include "net/http_handler.h"
+#include "docs/shared_doc.h"
 #include "net/server.h"
 #include "phx/phx_channel.h"
+#include "store/store.h"
+
+/* Everything `serve` is configured with: the server's own settings and those of the services and
+ * routes registered on it. */
+typedef struct serve_settings {
+  server_config_t server;
+  const char *data_dir;
+  const char *doc_prefixes;
+  shared_docs_config_t docs;
+  unsigned activity_interval_ms;
+  size_t activity_history;
+  const char *api_key;
+} serve_settings_t;
+
+static void serve_defaults(serve_settings_t *st) {
+  memset(st, 0, sizeof *st);
+  server_config_defaults(&st->server);
+  st->data_dir = "./data";
+  st->doc_prefixes = "y_doc_room:";
+  st->docs.unload_ms = 5000;
+  st->docs.compact_threshold = 400;
+  st->docs.awareness_window_ms = 50;
+  st->activity_interval_ms = 1000;
+  st->activity_history = 300;
+}
 
 /* Every flag has a CINDER_* environment variable; the flag wins. */
 typedef struct serve_option {
@@ -70,14 +96,15 @@ static int serve_number(const char *name, const char *value, long long min, long
   return 0;
 }
 
-static int serve_apply(server_config_t *cfg, size_t opt, const char *value) {
+static int serve_apply(serve_settings_t *st, size_t opt, const char *value) {
   const char *name = serve_options[opt].flag;
+  server_config_t *cfg = &st->server;
   long long n;
   switch (opt) {
   case 0: cfg->host = value; return 0;
   case 1: if (serve_number(name, value, 0, 65535, &n)) return -1; cfg->port = (int)n; return 0;
   case 2: if (serve_number(name, value, 0, 1024, &n)) return -1; cfg->workers = (int)n; return 0;
-  case 3: cfg->data_dir = value; return 0;
+  case 3: st->data_dir = value; return 0;
   case 4: {
     int level = log_level_parse(value);
     if (level < 0) {
@@ -98,25 +125,65 @@ static int serve_apply(server_config_t *cfg, size_t opt, const char *value) {
   case 7: if (serve_number(name, value, 4096, 1LL << 32, &n)) return -1; cfg->max_queue = (size_t)n; return 0;
   case 8: if (serve_number(name, value, 100, 86400000, &n)) return -1; cfg->idle_timeout_ms = (unsigned)n; return 0;
   case 9: if (serve_number(name, value, 1, 100000, &n)) return -1; cfg->max_channels = (size_t)n; return 0;
-  case 10: cfg->doc_prefixes = value; return 0;
-  case 11: if (serve_number(name, value, 0, 86400000, &n)) return -1; cfg->doc_unload_ms = (unsigned)n; return 0;
-  case 12: if (serve_number(name, value, 2, 1LL << 30, &n)) return -1; cfg->doc_compact_threshold = (size_t)n; return 0;
-  case 13: if (serve_number(name, value, 10, 3600000, &n)) return -1; cfg->activity_interval_ms = (unsigned)n; return 0;
-  case 14: if (serve_number(name, value, 1, 100000, &n)) return -1; cfg->activity_history = (size_t)n; return 0;
-  case 15: cfg->api_key = *value ? value : NULL; return 0;
+  case 10: st->doc_prefixes = value; return 0;
+  case 11: if (serve_number(name, value, 0, 86400000, &n)) return -1; st->docs.unload_ms = (unsigned)n; return 0;
+  case 12: if (serve_number(name, value, 2, 1LL << 30, &n)) return -1; st->docs.compact_threshold = (size_t)n; return 0;
+  case 13: if (serve_number(name, value, 10, 3600000, &n)) return -1; st->activity_interval_ms = (unsigned)n; return 0;
+  case 14: if (serve_number(name, value, 1, 100000, &n)) return -1; st->activity_history = (size_t)n; return 0;
+  case 15: st->api_key = *value ? value : NULL; return 0;
   case 16: if (serve_number(name, value, 100, 3600000, &n)) return -1; cfg->http_timeout_ms = (unsigned)n; return 0;
   case 17: cfg->check_origin = *value ? value : NULL; return 0;
   }
   return -1;
 }
 
+static void serve_close_store(void *arg) {
+  store_t **store = arg;
+  store_close(*store); /* commits and delivers all that is queued */
+  *store = NULL;
+}
+
+/* What cinder serves, registered on the server as Phoenix registers channels in its socket and
+ * plugs in its endpoint. */
+static int serve_run(serve_settings_t *st) {
+  char err[256];
+  store_t *store = store_open(st->data_dir, err, sizeof err);
+  if (!store) {
+    log_error("cannot open the store in %s: %s", st->data_dir, err);
+    return 1;
+  }
+  server_t *srv = server_new(&st->server);
+  if (!srv) {
+    store_close(store);
+    return 1;
+  }
+  activity_t *activity = activity_new(st->activity_history);
+  activity_config_t activity_cfg = {activity, srv, st->activity_interval_ms};
+  api_t api = {st->api_key, activity, srv};
+  st->docs.store = store;
+
+  server_add_service(srv, &shared_docs_service, &st->docs);
+  server_add_service(srv, &activity_service, &activity_cfg);
+  phx_router_add(server_router(srv), "room:*", &room_channel, NULL);
+  activity_channel_register(server_router(srv), activity);
+  ydoc_channel_register(server_router(srv), st->doc_prefixes);
+  api_register(srv, &api);
+  server_on_quiesced(srv, serve_close_store, &store);
+
+  int rc = server_run(srv);
+  if (store) store_close(store); /* the server did not start */
+  server_free(srv);
+  activity_free(activity);
+  return rc;
+}
+
 int cmd_serve(int argc, char **argv) {
-  server_config_t cfg;
-  server_config_defaults(&cfg);
+  serve_settings_t st;
+  serve_defaults(&st);
 
   for (size_t i = 0; i < SERVE_NOPTIONS; i++) {
     const char *v = getenv(serve_options[i].env);
-    if (v && *v && serve_apply(&cfg, i, v)) return 1;
+    if (v && *v && serve_apply(&st, i, v)) return 1;
   }
   struct option longopts[SERVE_NOPTIONS + 2];
   for (size_t i = 0; i < SERVE_NOPTIONS; i++)
@@ -134,25 +201,16 @@ int cmd_serve(int argc, char **argv) {
       serve_usage(stderr);
       return 1;
     }
-    if (serve_apply(&cfg, (size_t)c, optarg)) return 1;
+    if (serve_apply(&st, (size_t)c, optarg)) return 1;
   }
   if (optind < argc) {
     fprintf(stderr, "cinder serve: unexpected argument '%s'\n", argv[optind]);
     return 1;
   }
-  if (mkdir(cfg.data_dir, 0755) && errno != EEXIST) {
-    fprintf(stderr, "cinder serve: cannot create data directory %s: %s\n", cfg.data_dir,
+  if (mkdir(st.data_dir, 0755) && errno != EEXIST) {
+    fprintf(stderr, "cinder serve: cannot create data directory %s: %s\n", st.data_dir,
             strerror(errno));
     return 1;
   }
-
-  phx_router_add("room:*", &room_channel);
-  phx_router_add("activity:*", &activity_channel);
-  api_register();
-  ydoc_channel_register(cfg.doc_prefixes);
-  int rc = server_run(&cfg);
-  phx_router_clear();
-  ydoc_channel_unregister();
-  http_routes_clear();
-  return rc;
+  return serve_run(&st);
 }

@@ -96,7 +96,7 @@ int http_parse_request(const char *buf, size_t len, http_request_t *req) {
   req->target_len = i - start;
   bool asterisk = req->target_len == 1 && req->target[0] == '*';
   if (asterisk) {
-    if (!(req->method_len == 7 && memcmp(req->method, "OPTIONS", 7) == 0)) return HTTP_E_TARGET;
+    if (!http_method_is(req, "OPTIONS")) return HTTP_E_TARGET;
   } else if (req->target[0] != '/') {
     return HTTP_E_TARGET;
   }
@@ -213,6 +213,11 @@ const char *http_strerror(int err) {
     case HTTP_E_TOO_MANY_HEADERS: return "too many header fields";
     default: return "bad request";
   }
+}
+
+bool http_method_is(const http_request_t *req, const char *method) {
+  size_t n = strlen(method);
+  return req->method_len == n && memcmp(req->method, method, n) == 0;
 }
 
 const http_header_t *http_header_find_next(const http_request_t *req, const char *name,

@@ -75,6 +75,8 @@ const char *http_strerror(int err);
 
 /* First header with this name (case-insensitive), or NULL. */
 const http_header_t *http_header_find(const http_request_t *req, const char *name);
+/* The request's method is exactly `method` (methods are case-sensitive, RFC 9110 §9.1). */
+bool http_method_is(const http_request_t *req, const char *method);
 /* The next header with this name after prev (NULL: the first): for fields that may repeat. */
 const http_header_t *http_header_find_next(const http_request_t *req, const char *name,
                                            const http_header_t *prev);

@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/vec.h"
 #include "net/http_handler.h"
 #include "net/worker.h"
 #include "ws/ws_frame.h"
@@ -14,7 +15,6 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_start_write(conn_t *c);
 
-static _Thread_local uint64_t conn_next_id; /* per worker; the worker id makes ids unique */
 
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
@@ -27,7 +27,8 @@ void conn_accept(worker_t *w) {
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;
   }
-  c->id = ++conn_next_id << 10 | (uint64_t)w->id; /* unique: --workers is at most 1024 */
+  /* Counted per worker; the worker id in the low bits makes ids unique (--workers ≤ 1024). */
+  c->id = ++w->next_conn_id << 10 | (uint64_t)w->id;
   c->state = CONN_HTTP;
   c->last_rx_ms = uv_now(&w->loop);
   uv_tcp_nodelay(&c->tcp, 1);
@@ -124,11 +125,7 @@ void conn_send(conn_t *c, frame_t *f) {
     c->closing_since_ms = 0;
     return;
   }
-  if (c->outq_len == c->outq_cap) {
-    c->outq_cap = c->outq_cap ? c->outq_cap * 2 : 8;
-    c->outq = xrealloc(c->outq, c->outq_cap * sizeof *c->outq);
-  }
-  c->outq[c->outq_len++] = frame_ref(f);
+  VEC_PUSH(c->outq, c->outq_len, c->outq_cap, 8, frame_ref(f));
   c->queued_bytes += f->len;
   atomic_fetch_add_explicit(&c->w->bytes_out, f->len, memory_order_relaxed);
   if (!c->in_flushq) {

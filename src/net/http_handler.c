@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -15,28 +14,6 @@
 #include "phx/phx_serializer.h"
 #include "phx/phx_socket.h"
 #include "ws/ws_handshake.h"
-
-typedef struct http_route {
-  char *path;
-  http_route_fn fn;
-} http_route_t;
-
-static http_route_t *http_routes;
-static size_t http_nroutes;
-
-void http_route_add(const char *path, http_route_fn fn) {
-  http_routes = xrealloc(http_routes, (http_nroutes + 1) * sizeof *http_routes);
-  http_routes[http_nroutes].path = xstrdup(path);
-  http_routes[http_nroutes].fn = fn;
-  http_nroutes++;
-}
-
-void http_routes_clear(void) {
-  for (size_t i = 0; i < http_nroutes; i++) free(http_routes[i].path);
-  free(http_routes);
-  http_routes = NULL;
-  http_nroutes = 0;
-}
 
 static const char *http_status_text(int status) {
   switch (status) {
@@ -81,12 +58,28 @@ void http_respond(conn_t *c, int status, const char *content_type, const char *b
   if (!keep_alive) c->close_after_write = true;
 }
 
-void http_respond_error(conn_t *c, int status, const char *reason) {
+void http_respond_error_with(conn_t *c, int status, const char *reason,
+                             const char *extra_headers) {
   json_t *o = json_pack("{ss}", "error", reason);
   char *body = json_dumps(o, JSON_COMPACT);
-  http_respond(c, status, "application/json", body, strlen(body), NULL, false);
+  http_respond(c, status, "application/json", body, strlen(body), extra_headers, false);
   free(body);
   json_decref(o);
+}
+
+void http_respond_error(conn_t *c, int status, const char *reason) {
+  http_respond_error_with(c, status, reason, NULL);
+}
+
+bool http_require_method(conn_t *c, const http_request_t *req, const char *method,
+                         const char *who) {
+  if (http_method_is(req, method)) return true;
+  log_info("%s: %.*s %.*s: method not allowed", who, (int)req->method_len, req->method,
+           (int)req->path_len, req->path);
+  char allow[64];
+  snprintf(allow, sizeof allow, "Allow: %s\r\n", method);
+  http_respond_error_with(c, 405, "method not allowed", allow);
+  return false;
 }
 
 void http_handler_timeout(conn_t *c) {
@@ -101,19 +94,18 @@ void http_handler_timeout(conn_t *c) {
 
 static void http_healthz(conn_t *c, const http_request_t *req, bool keep_alive) {
   server_t *srv = c->w->server;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
   json_t *workers = json_array();
-  long total = 0;
   for (int i = 0; i < srv->nworkers; i++) {
-    long n = atomic_load(&srv->workers[i].connections);
-    total += n;
-    json_array_append_new(workers, json_pack("{sisI}", "id", i, "connections", (json_int_t)n));
+    server_stats_t st;
+    server_stats(srv, i, &st);
+    json_array_append_new(workers, json_pack("{sisI}", "id", i, "connections",
+                                             (json_int_t)st.connections));
   }
+  server_stats_t total;
+  server_stats(srv, -1, &total);
   json_t *o = json_pack("{sssssIsIso}", "status", "ok", "version", CINDER_VERSION, "uptime_s",
-                        (json_int_t)((now_ms - srv->started_ms) / 1000), "connections",
-                        (json_int_t)total, "workers", workers);
+                        (json_int_t)server_uptime_s(srv), "connections",
+                        (json_int_t)total.connections, "workers", workers);
   char *body = json_dumps(o, JSON_COMPACT);
   http_respond(c, 200, "application/json", body, strlen(body), "Cache-Control: no-store\r\n",
                keep_alive);
@@ -142,12 +134,7 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
   int status = ws_handshake_check(req, &hs, &reason);
   if (status) {
     log_info("conn %s: upgrade refused with %d: %s", c->peer, status, reason);
-    json_t *o = json_pack("{ss}", "error", reason);
-    char *body = json_dumps(o, JSON_COMPACT);
-    http_respond(c, status, "application/json", body, strlen(body),
-                 status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL, false);
-    free(body);
-    json_decref(o);
+    http_respond_error_with(c, status, reason, status == 426 ? "Sec-WebSocket-Version: 13\r\n" : NULL);
     return;
   }
   /* A client that offered sub-protocols accepts the upgrade only if we select one of them;
@@ -166,10 +153,7 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
     http_respond_error(c, 400, "malformed query string");
     return;
   }
-  json_t *vsn_param = json_object_get(params, "vsn");
-  int vsn = !vsn_param ? PHX_V1
-                       : json_is_string(vsn_param) ? phx_vsn_parse(json_string_value(vsn_param))
-                                                   : -1;
+  int vsn = phx_vsn_from_params(params);
   if (vsn < 0) {
     ws_handshake_free(&hs);
     json_decref(params);
@@ -189,9 +173,10 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
   conn_send(c, f);
   frame_unref(f);
 
-  phx_socket_limits_t limits = {.max_channels = w->server->cfg.max_channels};
+  phx_socket_config_t config = {.max_channels = w->server->cfg.max_channels,
+                                .router = &w->server->router};
   phx_socket_t *s = phx_socket_new(&w->pubsub, conn_transport(c), (phx_vsn_t)vsn, params,
-                                   hs.auth_token, hs.auth_token_len, &limits);
+                                   hs.auth_token, hs.auth_token_len, &config);
   hs.auth_token = NULL; /* the socket owns it now */
   ws_handshake_free(&hs);
   conn_ws_start(c, s);
@@ -203,10 +188,6 @@ static bool http_path_is(const http_request_t *req, const char *base, const char
   size_t bl = strlen(base), sl = strlen(suffix), n = req->path_len;
   if (n && req->path[n - 1] == '/' && n > 1) n--;
   return n == bl + sl && !memcmp(req->path, base, bl) && !memcmp(req->path + bl, suffix, sl);
-}
-
-static bool http_method_is(const http_request_t *req, const char *m) {
-  return req->method_len == strlen(m) && !memcmp(req->method, m, req->method_len);
 }
 
 static void http_dispatch(conn_t *c, const http_request_t *req, const char *body, size_t len) {
@@ -234,11 +215,13 @@ static void http_dispatch(conn_t *c, const http_request_t *req, const char *body
     http_healthz(c, req, req->keep_alive);
     return;
   }
-  for (size_t i = 0; i < http_nroutes; i++)
-    if (http_path_is(req, http_routes[i].path, "")) {
-      http_routes[i].fn(c, req, body, len);
-      return;
-    }
+  size_t n = req->path_len;
+  if (n > 1 && req->path[n - 1] == '/') n--; /* as http_path_is: one trailing slash is allowed */
+  const http_route_t *route = server_route_find(c->w->server, req->path, n);
+  if (route) {
+    route->fn(c, req, body, len, route->arg);
+    return;
+  }
   log_info("conn %s: %.*s %.*s: not found", c->peer, (int)req->method_len, req->method,
            (int)req->path_len, req->path);
   http_respond_error(c, 404, "not found");

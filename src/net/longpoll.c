@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/vec.h"
 #include "http/http_query.h"
 #include "net/conn.h"
 #include "net/http_handler.h"
@@ -43,20 +44,18 @@ typedef struct lp_session {
   struct lp_session *next_dirty;
 } lp_session_t;
 
-/* Per worker: its sessions (token -> session) and the ones to flush. */
-typedef struct lp_registry {
+/* Per worker (worker_t.longpoll): its sessions (token -> session) and the ones to flush. */
+struct lp_registry {
   dict_t sessions;
   lp_session_t *dirty;
-} lp_registry_t;
+};
 
-static _Thread_local lp_registry_t *lp_self;
-
-static lp_registry_t *lp_registry(void) {
-  if (!lp_self) {
-    lp_self = xcalloc(1, sizeof *lp_self);
-    dict_init(&lp_self->sessions);
+static lp_registry_t *lp_registry(worker_t *w) {
+  if (!w->longpoll) {
+    w->longpoll = xcalloc(1, sizeof *w->longpoll);
+    dict_init(&w->longpoll->sessions);
   }
-  return lp_self;
+  return w->longpoll;
 }
 
 /* --- answers, delivered on the worker that holds the HTTP connection -------------------------- */
@@ -74,9 +73,9 @@ static void lp_respond_now(conn_t *c, int http_status, const char *body, bool ke
                "Cache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n", keep_alive);
 }
 
-static void lp_answer_run(task_t *t) {
+static void lp_answer_run(task_t *t, task_ctx_t *ctx) {
   lp_answer_t *a = (lp_answer_t *)t;
-  worker_t *w = worker_current();
+  worker_t *w = worker_of(ctx);
   conn_t *c = w ? worker_find_conn(w, a->conn_id) : NULL;
   if (c && c->state == CONN_HTTP) {
     lp_respond_now(c, a->http_status, a->body, a->keep_alive);
@@ -94,7 +93,7 @@ static void lp_answer(worker_t *from, int worker, uint64_t conn_id, bool keep_al
   a->keep_alive = keep_alive;
   a->http_status = http_status;
   a->body = body;
-  worker_submit(&from->server->workers[worker], &a->task);
+  task_post(&from->server->poster, worker, &a->task);
 }
 
 static char *lp_status_json(int status, const char *token) {
@@ -131,7 +130,7 @@ static char *lp_messages_json(lp_session_t *s) {
 static void lp_mark_dirty(lp_session_t *s) {
   if (s->dirty) return;
   s->dirty = true;
-  lp_registry_t *r = lp_registry();
+  lp_registry_t *r = lp_registry(s->w);
   s->next_dirty = r->dirty;
   r->dirty = s;
 }
@@ -149,11 +148,7 @@ static void lp_session_send(phx_transport_t *t, frame_t *f) {
     t->close(t, WS_CLOSE_POLICY, "buffer full");
     return;
   }
-  if (s->nframes == s->cap) {
-    s->cap = s->cap ? s->cap * 2 : 8;
-    s->frames = xrealloc(s->frames, s->cap * sizeof *s->frames);
-  }
-  s->frames[s->nframes++] = frame_ref(f);
+  VEC_PUSH(s->frames, s->nframes, s->cap, 8, frame_ref(f));
   s->bytes += f->len;
   lp_mark_dirty(s);
 }
@@ -169,7 +164,7 @@ static void lp_session_end(lp_session_t *s, const char *why) {
   if (s->closing) return;
   s->closing = true;
   log_info("longpoll %.8s: session ended (%s)", s->token, why);
-  lp_registry_t *r = lp_registry();
+  lp_registry_t *r = lp_registry(s->w);
   dict_delete(&r->sessions, s->token, strlen(s->token));
   if (s->phx) {
     phx_socket_t *phx = s->phx;
@@ -193,7 +188,7 @@ static void lp_session_close(phx_transport_t *t, uint16_t code, const char *reas
 }
 
 void longpoll_flush(worker_t *w) {
-  lp_registry_t *r = lp_self;
+  lp_registry_t *r = w->longpoll;
   if (!r) return;
   lp_session_t *s = r->dirty;
   r->dirty = NULL;
@@ -213,7 +208,7 @@ void longpoll_flush(worker_t *w) {
 }
 
 void longpoll_sweep(worker_t *w, uint64_t now) {
-  lp_registry_t *r = lp_self;
+  lp_registry_t *r = w->longpoll;
   if (!r) return;
   for (dict_iter_t it = dict_iter(&r->sessions); dict_next(&it);) {
     lp_session_t *s = it.entry->value;
@@ -229,13 +224,20 @@ void longpoll_sweep(worker_t *w, uint64_t now) {
 }
 
 void longpoll_close_all(worker_t *w) {
-  lp_registry_t *r = lp_self;
+  lp_registry_t *r = w->longpoll;
   if (!r) return;
   for (dict_iter_t it = dict_iter(&r->sessions); dict_next(&it);) lp_session_end(it.entry->value, "drain");
   longpoll_flush(w);
+  longpoll_free(w);
+}
+
+void longpoll_free(worker_t *w) {
+  lp_registry_t *r = w->longpoll;
+  if (!r) return;
+  for (dict_iter_t it = dict_iter(&r->sessions); dict_next(&it);) lp_session_free(it.entry->value);
   dict_free(&r->sessions);
   free(r);
-  lp_self = NULL;
+  w->longpoll = NULL;
 }
 
 /* --- requests, on the session's worker ------------------------------------------------------- */
@@ -285,13 +287,14 @@ static lp_session_t *lp_session_new(worker_t *w, lp_create_t *cr) {
   if (RAND_bytes(rnd, sizeof rnd) != 1) abort(); /* the token is the session's only credential */
   int n = snprintf(s->token, sizeof s->token, "%d.", w->id);
   for (size_t i = 0; i < sizeof rnd; i++) n += snprintf(s->token + n, sizeof s->token - (size_t)n, "%02x", rnd[i]);
-  phx_socket_limits_t limits = {.max_channels = w->server->cfg.max_channels};
+  phx_socket_config_t config = {.max_channels = w->server->cfg.max_channels,
+                                .router = &w->server->router};
   s->phx = phx_socket_new(&w->pubsub, &s->transport, (phx_vsn_t)cr->vsn, cr->params,
-                          cr->auth_token, cr->auth_token_len, &limits);
+                          cr->auth_token, cr->auth_token_len, &config);
   cr->params = NULL;
   cr->auth_token = NULL;
   s->last_poll_ms = uv_now(&w->loop);
-  dict_set(&lp_registry()->sessions, s->token, strlen(s->token), s);
+  dict_set(&lp_registry(w)->sessions, s->token, strlen(s->token), s);
   log_debug("longpoll %.8s: session opened", s->token);
   return s;
 }
@@ -358,10 +361,10 @@ static void lp_post(worker_t *w, lp_request_t *q, lp_session_t *s) {
             answer ? answer : lp_status_json(200, NULL));
 }
 
-static void lp_request_run(task_t *t) {
+static void lp_request_run(task_t *t, task_ctx_t *ctx) {
   lp_request_t *q = (lp_request_t *)t;
-  worker_t *w = worker_current();
-  lp_session_t *s = w && lp_self ? dict_get(&lp_self->sessions, q->token, strlen(q->token)) : NULL;
+  worker_t *w = worker_of(ctx);
+  lp_session_t *s = w && w->longpoll ? dict_get(&w->longpoll->sessions, q->token, strlen(q->token)) : NULL;
   if (s && s->closing) s = NULL;
   if (!w) {
     /* shutting down */
@@ -382,10 +385,6 @@ static void lp_request_run(task_t *t) {
 
 /* --- HTTP entry point -------------------------------------------------------------------------- */
 
-static bool lp_method_is(const http_request_t *req, const char *m) {
-  return req->method_len == strlen(m) && !memcmp(req->method, m, req->method_len);
-}
-
 static void lp_options(conn_t *c, const http_request_t *req) {
   buf_t h = BUF_INIT;
   const http_header_t *rh = http_header_find(req, "access-control-request-headers");
@@ -403,12 +402,12 @@ void longpoll_handle(conn_t *c, const http_request_t *req, const char *body, siz
     lp_respond_now(c, 200, "{\"status\":403}", req->keep_alive);
     return;
   }
-  if (lp_method_is(req, "OPTIONS")) {
+  if (http_method_is(req, "OPTIONS")) {
     lp_options(c, req);
     return;
   }
-  bool post = lp_method_is(req, "POST");
-  if (!post && !lp_method_is(req, "GET")) {
+  bool post = http_method_is(req, "POST");
+  if (!post && !http_method_is(req, "GET")) {
     log_info("conn %s: %.*s on the LongPoll endpoint", c->peer, (int)req->method_len, req->method);
     http_respond(c, 400, NULL, "", 0, "Access-Control-Allow-Origin: *\r\n", false);
     return;
@@ -445,9 +444,7 @@ void longpoll_handle(conn_t *c, const http_request_t *req, const char *body, siz
     json_decref(params);
   } else {
     /* Everything needed to open a session, in case the token is unknown where it points. */
-    json_t *vsn_param = json_object_get(params, "vsn");
-    int vsn = !vsn_param ? PHX_V1
-              : json_is_string(vsn_param) ? phx_vsn_parse(json_string_value(vsn_param)) : -1;
+    int vsn = phx_vsn_from_params(params);
     if (vsn < 0) {
       log_info("conn %s: LongPoll refused: unsupported vsn", c->peer);
       json_decref(params);
@@ -469,5 +466,5 @@ void longpoll_handle(conn_t *c, const http_request_t *req, const char *body, siz
     q->create = cr;
   }
   c->http_pending = true; /* answered by a task, in order */
-  worker_submit(&w->server->workers[routable ? owner : w->id], &q->task);
+  task_post(&w->server->poster, routable ? (int)owner : w->id, &q->task);
 }

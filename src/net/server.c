@@ -11,20 +11,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "activity/activity.h"
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "net/http_handler.h"
+#include "core/vec.h"
 #include "net/worker.h"
-#include "phx/phx_channel.h"
-#include "store/store.h"
 
 void server_config_defaults(server_config_t *cfg) {
   memset(cfg, 0, sizeof *cfg);
   cfg->host = "127.0.0.1";
   cfg->port = 4000;
   cfg->workers = 0;
-  cfg->data_dir = "./data";
   cfg->socket_path = "/socket";
   cfg->max_message = 8u << 20;
   cfg->max_queue = 16u << 20;
@@ -33,13 +30,89 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->http_timeout_ms = 10000;
   cfg->shutdown_timeout_ms = 3000;
   cfg->max_channels = 100;
-  cfg->doc_prefixes = "y_doc_room:";
-  cfg->doc_unload_ms = 5000;
-  cfg->doc_compact_threshold = 400;
-  cfg->awareness_window_ms = 50;
-  cfg->activity_interval_ms = 1000;
-  cfg->activity_history = 300;
-  cfg->api_key = NULL;
+}
+
+static void server_post(void *ctx, int worker, task_t *t) {
+  server_t *srv = ctx;
+  worker_submit(&srv->workers[worker], t);
+}
+
+server_t *server_new(const server_config_t *cfg) {
+  server_t *srv = xcalloc(1, sizeof *srv);
+  srv->cfg = *cfg;
+  srv->nworkers = cfg->workers > 0 ? cfg->workers : (int)uv_available_parallelism();
+  if (srv->nworkers < 1) srv->nworkers = 1;
+  srv->poster = (task_poster_t){server_post, srv, srv->nworkers};
+  phx_router_init(&srv->router);
+  const char *bad = NULL;
+  if (cfg->check_origin && http_origin_list_parse(cfg->check_origin, &srv->origins, &bad) < 0) {
+    log_error("--check-origin: malformed entry at '%s'", bad);
+    server_free(srv);
+    return NULL;
+  }
+  return srv;
+}
+
+void server_free(server_t *srv) {
+  if (!srv) return;
+  for (size_t i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
+  free(srv->routes);
+  phx_router_free(&srv->router);
+  http_origin_list_free(&srv->origins);
+  free(srv->workers);
+  free(srv);
+}
+
+phx_router_t *server_router(server_t *srv) { return &srv->router; }
+
+void server_route_add(server_t *srv, const char *path, http_route_fn fn, void *arg) {
+  VEC_PUSH(srv->routes, srv->nroutes, srv->cap_routes, 8,
+           ((http_route_t){xstrdup(path), fn, arg}));
+}
+
+const http_route_t *server_route_find(const server_t *srv, const char *path, size_t len) {
+  for (size_t i = 0; i < srv->nroutes; i++)
+    if (strlen(srv->routes[i].path) == len && !memcmp(srv->routes[i].path, path, len))
+      return &srv->routes[i];
+  return NULL;
+}
+
+void server_add_service(server_t *srv, const service_t *svc, void *arg) {
+  if (srv->nservices == sizeof srv->services / sizeof srv->services[0]) {
+    log_error("too many services: %s not added", svc->name);
+    abort(); /* a programming error: raise TASK_CTX_MAX_SERVICES */
+  }
+  srv->services[srv->nservices++] = (server_service_t){svc, arg};
+}
+
+void server_on_quiesced(server_t *srv, void (*fn)(void *arg), void *arg) {
+  srv->on_quiesced = fn;
+  srv->on_quiesced_arg = arg;
+}
+
+void *server_service_state(const server_t *srv, int worker, const service_t *svc) {
+  if (worker < 0 || worker >= srv->nworkers || !srv->workers) return NULL;
+  return task_ctx_service(&srv->workers[worker].ctx, svc);
+}
+
+#define SERVER_LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+void server_stats(const server_t *srv, int worker, server_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  for (int i = worker < 0 ? 0 : worker; i < (worker < 0 ? srv->nworkers : worker + 1); i++) {
+    const worker_t *w = &srv->workers[i];
+    out->connections += SERVER_LOAD(w->connections);
+    out->channels += SERVER_LOAD(w->pubsub.channels_joined);
+    out->messages_in += SERVER_LOAD(w->pubsub.messages_in);
+    out->frames_out += SERVER_LOAD(w->pubsub.frames_out);
+    out->broadcasts += SERVER_LOAD(w->pubsub.broadcasts);
+    out->bytes_in += SERVER_LOAD(w->bytes_in);
+    out->bytes_out += SERVER_LOAD(w->bytes_out);
+  }
+}
+#undef SERVER_LOAD
+
+double server_uptime_s(const server_t *srv) {
+  return (double)(clock_wall_ms() - srv->started_ms) / 1000.0;
 }
 
 /* Our listeners set SO_REUSEPORT, so a bind would quietly join the group of another cinder that
@@ -113,10 +186,10 @@ static void server_on_drained(uv_async_t *h) {
   for (int i = 0; i < srv->nworkers; i++) worker_request_quiesce(&srv->workers[i]);
 }
 
-static void server_on_quiesced(uv_async_t *h) {
+static void server_on_all_quiesced(uv_async_t *h) {
   server_t *srv = h->data;
-  if (srv->store) store_close(srv->store); /* commits and delivers all that is queued */
-  srv->store = NULL;
+  /* The store closes here: it commits and delivers all that is queued before the workers stop. */
+  if (srv->on_quiesced) srv->on_quiesced(srv->on_quiesced_arg);
   for (int i = 0; i < srv->nworkers; i++) worker_request_stop(&srv->workers[i]);
   uv_close((uv_handle_t *)&srv->sigint, NULL);
   uv_close((uv_handle_t *)&srv->sigterm, NULL);
@@ -124,68 +197,41 @@ static void server_on_quiesced(uv_async_t *h) {
   uv_close((uv_handle_t *)&srv->all_quiesced, NULL);
 }
 
-int server_run(const server_config_t *cfg) {
-  server_t srv;
-  memset(&srv, 0, sizeof srv);
-  srv.cfg = *cfg;
-  srv.nworkers = cfg->workers > 0 ? cfg->workers : (int)uv_available_parallelism();
-  if (srv.nworkers < 1) srv.nworkers = 1;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  srv.started_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+int server_run(server_t *srv) {
+  const server_config_t *cfg = &srv->cfg;
+  srv->started_ms = clock_wall_ms();
   signal(SIGPIPE, SIG_IGN);
 
-  const char *bad = NULL;
-  if (cfg->check_origin && http_origin_list_parse(cfg->check_origin, &srv.origins, &bad) < 0) {
-    log_error("--check-origin: malformed entry at '%s'", bad);
-    return 1;
-  }
   int port = cfg->port;
-  srv.workers = xcalloc((size_t)srv.nworkers, sizeof *srv.workers);
-  atomic_init(&srv.workers_draining, srv.nworkers);
-  atomic_init(&srv.workers_quiescing, srv.nworkers);
-  char err[256];
-  srv.store = store_open(cfg->data_dir, err, sizeof err);
-  if (!srv.store) {
-    log_error("cannot open the store in %s: %s", cfg->data_dir, err);
-    free(srv.workers);
-    return 1;
-  }
-  int started = 0, rc = port != 0 && !server_port_free(cfg->host, port);
-  for (int i = 0; i < srv.nworkers && !rc; i++) {
+  srv->workers = xcalloc((size_t)srv->nworkers, sizeof *srv->workers);
+  atomic_init(&srv->workers_draining, srv->nworkers);
+  atomic_init(&srv->workers_quiescing, srv->nworkers);
+  int rc = port != 0 && !server_port_free(cfg->host, port);
+  for (int i = 0; i < srv->nworkers && !rc; i++) {
     int fd = server_listen_fd(cfg->host, &port);
-    if (fd < 0 || worker_init(&srv.workers[i], &srv, i, fd) < 0) rc = 1;
-    else started++;
+    if (fd < 0 || worker_init(&srv->workers[i], srv, i, fd) < 0) rc = 1;
   }
-  if (rc) {
-    store_close(srv.store);
-    free(srv.workers);
-    return 1;
-  }
-  srv.cfg.port = port;
+  if (rc) return 1;
+  srv->cfg.port = port;
 
-  uv_loop_init(&srv.main_loop);
-  uv_signal_init(&srv.main_loop, &srv.sigint);
-  uv_signal_init(&srv.main_loop, &srv.sigterm);
-  srv.sigint.data = srv.sigterm.data = &srv;
-  uv_signal_start(&srv.sigint, server_on_signal, SIGINT);
-  uv_signal_start(&srv.sigterm, server_on_signal, SIGTERM);
-  uv_async_init(&srv.main_loop, &srv.all_drained, server_on_drained);
-  srv.all_drained.data = &srv;
-  uv_async_init(&srv.main_loop, &srv.all_quiesced, server_on_quiesced);
-  srv.all_quiesced.data = &srv;
+  uv_loop_init(&srv->main_loop);
+  uv_signal_init(&srv->main_loop, &srv->sigint);
+  uv_signal_init(&srv->main_loop, &srv->sigterm);
+  srv->sigint.data = srv->sigterm.data = srv;
+  uv_signal_start(&srv->sigint, server_on_signal, SIGINT);
+  uv_signal_start(&srv->sigterm, server_on_signal, SIGTERM);
+  uv_async_init(&srv->main_loop, &srv->all_drained, server_on_drained);
+  srv->all_drained.data = srv;
+  uv_async_init(&srv->main_loop, &srv->all_quiesced, server_on_all_quiesced);
+  srv->all_quiesced.data = srv;
 
-  activity_init(&srv);
-  for (int i = 0; i < srv.nworkers; i++) worker_start(&srv.workers[i]);
+  for (int i = 0; i < srv->nworkers; i++) worker_start(&srv->workers[i]);
   log_info("cinder %s listening on %s:%d (%d workers, socket at %s/websocket)", CINDER_VERSION,
-           cfg->host, port, srv.nworkers, cfg->socket_path);
+           cfg->host, port, srv->nworkers, cfg->socket_path);
 
-  uv_run(&srv.main_loop, UV_RUN_DEFAULT);
-  for (int i = 0; i < srv.nworkers; i++) worker_join(&srv.workers[i]);
-  uv_loop_close(&srv.main_loop);
-  activity_free();
-  http_origin_list_free(&srv.origins);
-  free(srv.workers);
+  uv_run(&srv->main_loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < srv->nworkers; i++) worker_join(&srv->workers[i]);
+  uv_loop_close(&srv->main_loop);
   log_info("stopped");
   return 0;
 }

@@ -2,16 +2,32 @@
 #define CINDER_NET_SERVER_H
 /* The server process: W workers, each a thread with its own uv loop and its own SO_REUSEPORT
  * listener (the kernel spreads new connections over them); a connection stays on its worker for
- * life. The main thread only waits for signals and then drains the workers. */
+ * life. The main thread only waits for signals and then drains the workers.
+ *
+ * The server knows sockets, HTTP and the Phoenix protocol, nothing above them. What the
+ * application adds is registered before server_run, as Redis registers hooks with `ae`:
+ *   - channel routes in the server's router (server_router),
+ *   - HTTP routes (server_route_add),
+ *   - worker services (server_add_service): per-worker state and its lifecycle (core/service.h),
+ *   - one hook between the shutdown's quiesce and stop steps (server_on_quiesced: the store
+ *     closes there). */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <uv.h>
+
+#include "core/service.h"
+#include "core/task.h"
+#include "http/http_origin.h"
+#include "net/http_handler.h"
+#include "phx/phx_channel.h"
+
+typedef struct worker worker_t;
 
 typedef struct server_config {
   const char *host;
   int port;                   /* 0: pick a free port (logged at start) */
   int workers;                /* 0: one per CPU */
-  const char *data_dir;
   const char *socket_path;    /* Phoenix socket mount, default "/socket" */
   size_t max_message;         /* WebSocket frame/message cap (1009 above it) */
   size_t max_queue;           /* per-socket output cap; a client that does not read is dropped */
@@ -20,19 +36,74 @@ typedef struct server_config {
   unsigned http_timeout_ms;   /* a request head or body must arrive within this */
   unsigned shutdown_timeout_ms;
   size_t max_channels;        /* per socket */
-  const char *doc_prefixes;   /* comma-separated topic prefixes of document rooms */
-  unsigned doc_unload_ms;     /* a document without subscribers is unloaded after this */
-  size_t doc_compact_threshold; /* stored entries that trigger a compaction */
-  unsigned awareness_window_ms; /* awareness relay throttle (leading + trailing) */
-  unsigned activity_interval_ms; /* activity sampling period */
-  size_t activity_history;    /* samples kept per activity stream (sent in join replies) */
-  const char *api_key;        /* bearer key of the HTTP API; NULL: the API answers loopback only */
   const char *check_origin;   /* allowed Origins of the Phoenix socket (http/http_origin.h); NULL: any */
 } server_config_t;
 
+typedef struct http_route {
+  char *path;
+  http_route_fn fn;
+  void *arg;
+} http_route_t;
+
+typedef struct server_service {
+  const service_t *svc;
+  void *arg;
+} server_service_t;
+
+typedef struct server {
+  server_config_t cfg;
+  int nworkers;
+  worker_t *workers;
+  task_poster_t poster;       /* reaches workers[i] by id: injected into every layer that crosses threads */
+  http_origin_list_t origins; /* parsed cfg.check_origin; empty: any origin */
+  phx_router_t router;        /* topic patterns -> channel types */
+  http_route_t *routes;       /* exact paths -> handlers (besides the socket and /healthz) */
+  size_t nroutes, cap_routes;
+  server_service_t services[TASK_CTX_MAX_SERVICES - 1]; /* slot 0 of a worker is its pubsub */
+  size_t nservices;
+  void (*on_quiesced)(void *arg);
+  void *on_quiesced_arg;
+  uint64_t started_ms; /* wall clock, for uptime */
+  uv_loop_t main_loop;
+  uv_signal_t sigint, sigterm;
+  uv_async_t all_drained;
+  uv_async_t all_quiesced;
+  atomic_int workers_draining;
+  atomic_int workers_quiescing;
+} server_t;
+
 void server_config_defaults(server_config_t *cfg);
+/* A server ready for registrations; NULL (logged) if the configuration is unusable. */
+server_t *server_new(const server_config_t *cfg);
+void server_free(server_t *srv);
+
+/* --- registration, before server_run ------------------------------------------------------- */
+phx_router_t *server_router(server_t *srv);
+/* A handler for an exact path (any method; the handler checks it); arg is passed to it. */
+void server_route_add(server_t *srv, const char *path, http_route_fn fn, void *arg);
+const http_route_t *server_route_find(const server_t *srv, const char *path, size_t len);
+/* Every worker hosts the service, started with arg. */
+void server_add_service(server_t *srv, const service_t *svc, void *arg);
+/* Runs on the main thread once every worker has quiesced, before they stop. */
+void server_on_quiesced(server_t *srv, void (*fn)(void *arg), void *arg);
+
 /* Runs until SIGINT/SIGTERM, then drains every socket with close code 1012 and returns 0;
  * returns 1 if the server could not start. */
-int server_run(const server_config_t *cfg);
+int server_run(server_t *srv);
+
+/* --- reading the running server from any thread ---------------------------------------------- */
+/* A worker's state of a service (NULL if not hosted). The pointer is stable while the server
+ * runs; what it points to is the service's to make safe to read (relaxed atomic counters). */
+void *server_service_state(const server_t *srv, int worker, const service_t *svc);
+
+/* Counters of the sockets and the Phoenix layer, of one worker or (worker < 0) all of them. */
+typedef struct server_stats {
+  long connections;
+  long channels;
+  uint64_t messages_in, frames_out, broadcasts, bytes_in, bytes_out;
+} server_stats_t;
+void server_stats(const server_t *srv, int worker, server_stats_t *out);
+/* Seconds since the server started. */
+double server_uptime_s(const server_t *srv);
 
 #endif

@@ -1,31 +1,24 @@
 #include "net/worker.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "activity/activity.h"
 #include "core/log.h"
 #include "core/mem.h"
-#include "docs/shared_doc.h"
 #include "net/conn.h"
 #include "net/longpoll.h"
 #include "ws/ws_frame.h"
 
-static _Thread_local worker_t *worker_self;
-
-worker_t *worker_current(void) { return worker_self; }
+worker_t *worker_of(task_ctx_t *ctx) {
+  return ctx ? (worker_t *)((char *)ctx - offsetof(worker_t, ctx)) : NULL;
+}
 
 void worker_submit(worker_t *w, task_t *t) {
   if (inbox_push(&w->inbox, &t->node)) uv_async_send(&w->wakeup);
 }
 
 static void worker_executor_submit(executor_t *ex, task_t *t) { worker_submit((worker_t *)ex, t); }
-
-/* The pubsub's hook for running a task on another worker. */
-void worker_submit_to(void *ctx, int target, task_t *t) {
-  server_t *srv = ctx;
-  worker_submit(&srv->workers[target], t);
-}
 
 static void worker_stop_handles(worker_t *w) {
   if (!uv_is_closing((uv_handle_t *)&w->sweep)) {
@@ -65,56 +58,67 @@ static void worker_drain(worker_t *w) {
   worker_check_drained(w);
 }
 
-static void worker_run_drain(task_t *t) {
-  worker_drain(worker_self);
+/* The services' hooks, in registration order (stop and free in reverse: a later service may use
+ * an earlier one). Slot 0 is the pubsub, which has no hooks. */
+#define WORKER_EACH_SERVICE(w, i) for (size_t i = 0; i < (w)->ctx.nslots; i++)
+#define WORKER_EACH_SERVICE_REVERSE(w, i) for (size_t i = (w)->ctx.nslots; i-- > 0;)
+
+static void worker_run_drain(task_t *t, task_ctx_t *ctx) {
+  if (ctx) worker_drain(worker_of(ctx));
   free(t);
 }
 
-static void worker_run_stop(task_t *t) {
-  activity_worker_stop(worker_self);
-  shared_docs_stop(worker_self);
-  worker_stop_handles(worker_self);
+static void worker_run_stop(task_t *t, task_ctx_t *ctx) {
+  worker_t *w = worker_of(ctx);
+  if (w) {
+    WORKER_EACH_SERVICE_REVERSE(w, i) {
+      const service_t *svc = w->ctx.slots[i].svc;
+      if (svc->stop) svc->stop(w->ctx.slots[i].state);
+    }
+    worker_stop_handles(w);
+  }
   free(t);
 }
 
-/* Shutdown: the documents stop talking to the store, then the worker reports to the main thread,
+/* Shutdown: the services stop talking to the store, then the worker reports to the main thread,
  * which closes the store once every worker has. */
-static void worker_run_quiesce(task_t *t) {
-  worker_t *w = worker_self;
-  shared_docs_quiesce(w);
-  server_t *srv = w->server;
-  if (atomic_fetch_sub(&srv->workers_quiescing, 1) == 1) uv_async_send(&srv->all_quiesced);
+static void worker_run_quiesce(task_t *t, task_ctx_t *ctx) {
+  worker_t *w = worker_of(ctx);
+  if (w) {
+    WORKER_EACH_SERVICE(w, i) {
+      const service_t *svc = w->ctx.slots[i].svc;
+      if (svc->quiesce) svc->quiesce(w->ctx.slots[i].state);
+    }
+    server_t *srv = w->server;
+    if (atomic_fetch_sub(&srv->workers_quiescing, 1) == 1) uv_async_send(&srv->all_quiesced);
+  }
   free(t);
 }
 
-void worker_request_quiesce(worker_t *w) {
+static void worker_request(worker_t *w, void (*run)(task_t *, task_ctx_t *)) {
   task_t *t = xmalloc(sizeof *t);
-  t->run = worker_run_quiesce;
+  t->run = run;
   worker_submit(w, t);
 }
 
-void worker_request_drain(worker_t *w) {
-  task_t *t = xmalloc(sizeof *t);
-  t->run = worker_run_drain;
-  worker_submit(w, t);
-}
+void worker_request_quiesce(worker_t *w) { worker_request(w, worker_run_quiesce); }
+void worker_request_drain(worker_t *w) { worker_request(w, worker_run_drain); }
+void worker_request_stop(worker_t *w) { worker_request(w, worker_run_stop); }
 
-void worker_request_stop(worker_t *w) {
-  task_t *t = xmalloc(sizeof *t);
-  t->run = worker_run_stop;
-  worker_submit(w, t);
-}
-
-static void worker_run_inbox(worker_t *w) {
+/* ctx NULL: the loop has ended and the tasks are only released. */
+static void worker_run_inbox(worker_t *w, task_ctx_t *ctx) {
   inbox_node_t *node = inbox_take_all(&w->inbox);
   while (node) {
     task_t *t = (task_t *)node;
     node = node->next;
-    t->run(t);
+    t->run(t, ctx);
   }
 }
 
-static void worker_on_wakeup(uv_async_t *h) { worker_run_inbox(h->data); }
+static void worker_on_wakeup(uv_async_t *h) {
+  worker_t *w = h->data;
+  worker_run_inbox(w, &w->ctx);
+}
 
 static void worker_on_flush(uv_check_t *h) {
   worker_t *w = h->data;
@@ -152,14 +156,15 @@ static void worker_main(void *arg) {
   char name[16];
   snprintf(name, sizeof name, "w%d", w->id);
   log_set_thread_name(name);
-  worker_self = w;
-  phx_pubsub_bind_thread(&w->pubsub);
-  activity_worker_start(w);
   uv_run(&w->loop, UV_RUN_DEFAULT);
-  /* Tasks posted after we stopped still own memory (broadcast references, replies): run them;
-   * with the loop stopped they only release what they hold. */
-  worker_run_inbox(w);
-  shared_docs_free(w);
+  /* Tasks posted after we stopped still own memory (broadcast references, replies): run them
+   * without a context, so they only release what they hold. */
+  worker_run_inbox(w, NULL);
+  WORKER_EACH_SERVICE_REVERSE(w, i) {
+    const service_t *svc = w->ctx.slots[i].svc;
+    if (svc->free) svc->free(w->ctx.slots[i].state);
+  }
+  longpoll_free(w);
   log_debug("stopped");
 }
 
@@ -173,6 +178,10 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   inbox_init(&w->inbox);
   uv_loop_init(&w->loop);
   w->loop.data = w;
+  w->ctx.worker = id;
+  w->ctx.loop = &w->loop;
+  w->ctx.self = &w->executor;
+  w->ctx.poster = &srv->poster;
   uv_async_init(&w->loop, &w->wakeup, worker_on_wakeup);
   w->wakeup.data = w;
   uv_timer_init(&w->loop, &w->sweep);
@@ -195,8 +204,13 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
     return rc;
   }
 
-  phx_pubsub_init(&w->pubsub, id, srv->nworkers, worker_submit_to, srv);
-  shared_docs_init(w);
+  phx_pubsub_init(&w->pubsub, &w->ctx);
+  w->ctx.slots[w->ctx.nslots++] = (service_slot_t){&phx_pubsub_service, &w->pubsub};
+  for (size_t i = 0; i < srv->nservices; i++) {
+    const service_t *svc = srv->services[i].svc;
+    void *state = svc->start ? svc->start(&w->ctx, srv->services[i].arg) : NULL;
+    w->ctx.slots[w->ctx.nslots++] = (service_slot_t){svc, state};
+  }
   return 0;
 }
 

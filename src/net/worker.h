@@ -1,26 +1,27 @@
 #ifndef CINDER_NET_WORKER_H
 #define CINDER_NET_WORKER_H
-/* A worker: one thread, one uv loop, one listener, the connections it accepted, and its share of
- * the pubsub. Other threads reach it only through its inbox (worker_post), which it drains on
- * a uv_async wake-up, so nothing on the per-message path takes a lock. */
+/* A worker: one thread, one uv loop, one listener, the connections it accepted, its pubsub and
+ * the services registered with the server. Other threads reach it only through its inbox
+ * (worker_submit, or the server's task poster by id), which it drains on a uv_async wake-up, so
+ * nothing on the per-message path takes a lock. Tasks run with the worker's task context
+ * (core/task.h): that is how any layer finds its per-worker state. */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <uv.h>
 
 #include "core/inbox.h"
 #include "core/task.h"
-#include "http/http_origin.h"
 #include "net/server.h"
 #include "phx/phx_pubsub.h"
 
 typedef struct conn conn_t;
-typedef struct server server_t;
-
+typedef struct lp_registry lp_registry_t;
 
 #define WORKER_READ_CHUNK 65536
 
-typedef struct worker {
+struct worker {
   executor_t executor; /* first: tasks for this worker are submitted through it */
+  task_ctx_t ctx;      /* what tasks run with: id, loop, poster, service slots (pubsub first) */
   int id;
   server_t *server;
   uv_thread_t thread;
@@ -34,8 +35,9 @@ typedef struct worker {
   phx_pubsub_t pubsub;
   conn_t *conns;     /* every open connection (doubly linked) */
   dict_t conns_by_id; /* 8-byte connection id -> conn_t*, for answers that arrive later */
+  uint64_t next_conn_id;
   conn_t *flushq;    /* connections with output queued since the last flush */
-  struct shared_docs *docs; /* the documents this worker owns (docs/shared_doc.c) */
+  lp_registry_t *longpoll; /* its LongPoll sessions (net/longpoll.c), created on first use */
   bool draining;
   bool drain_reported;
   uint64_t drain_deadline;
@@ -46,39 +48,24 @@ typedef struct worker {
   atomic_long connections;
   atomic_uint_fast64_t bytes_in;
   atomic_uint_fast64_t bytes_out;
-} worker_t;
-
-struct server {
-  server_config_t cfg;
-  http_origin_list_t origins; /* parsed cfg.check_origin; empty: any origin */
-  struct store *store;  /* the storage thread (documents) */
-  int nworkers;
-  worker_t *workers;
-  uint64_t started_ms; /* wall clock, for uptime */
-  uv_loop_t main_loop;
-  uv_signal_t sigint, sigterm;
-  uv_async_t all_drained;
-  uv_async_t all_quiesced;
-  atomic_int workers_draining;
-  atomic_int workers_quiescing;
 };
 
-/* Set up a worker on the main thread, around an already bound listening socket. */
+/* Set up a worker on the main thread, around an already bound listening socket; starts the
+ * server's services for it. */
 int worker_init(worker_t *w, server_t *srv, int id, int listen_fd);
 int worker_start(worker_t *w);
 /* Wait for the thread to end (after a drain), then release the loop. */
 void worker_join(worker_t *w);
 /* Any thread: run t on the worker's thread (ownership passes), waking it if needed. */
 void worker_submit(worker_t *w, task_t *t);
-void worker_submit_to(void *server, int worker, task_t *t);
-/* Ask a worker to drain (stop accepting, close every socket with 1012) or, once all are drained,
- * to stop its loop. */
+/* Ask a worker to drain (stop accepting, close every socket with 1012), to quiesce its services
+ * or, once all are drained, to stop its loop. */
 void worker_request_drain(worker_t *w);
 void worker_request_stop(worker_t *w);
 void worker_request_quiesce(worker_t *w);
 /* A connection of this worker by id, or NULL once it has closed. */
 conn_t *worker_find_conn(worker_t *w, uint64_t id);
-/* The worker running the calling thread, or NULL on another thread. */
-worker_t *worker_current(void);
+/* The worker whose context a task runs with (NULL for a task only being released). */
+worker_t *worker_of(task_ctx_t *ctx);
 
 #endif

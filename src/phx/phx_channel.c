@@ -5,48 +5,42 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/vec.h"
 #include "phx/phx_frame.h"
 #include "phx/phx_socket.h"
 #include "ws/ws_frame.h"
 
 /* --- router ------------------------------------------------------------------------------------ */
 
-typedef struct phx_route {
-  char *pattern;
-  size_t prefix_len; /* bytes before '*', or the whole length for an exact topic */
-  bool wildcard;
-  const phx_channel_type_t *type;
-} phx_route_t;
+void phx_router_init(phx_router_t *r) { memset(r, 0, sizeof *r); }
 
-static phx_route_t *phx_routes;
-static size_t phx_nroutes;
-
-void phx_router_add(const char *pattern, const phx_channel_type_t *type) {
-  phx_routes = xrealloc(phx_routes, (phx_nroutes + 1) * sizeof *phx_routes);
-  phx_route_t *r = &phx_routes[phx_nroutes++];
+void phx_router_add(phx_router_t *r, const char *pattern, const phx_channel_type_t *type,
+                    void *arg) {
+  VEC_RESERVE(r->routes, r->n, r->cap, 4);
+  phx_route_t *route = &r->routes[r->n++];
   size_t len = strlen(pattern);
-  r->pattern = xstrdup(pattern);
-  r->wildcard = len > 0 && pattern[len - 1] == '*';
-  r->prefix_len = r->wildcard ? len - 1 : len;
-  r->type = type;
+  route->pattern = xstrdup(pattern);
+  route->wildcard = len > 0 && pattern[len - 1] == '*';
+  route->prefix_len = route->wildcard ? len - 1 : len;
+  route->type = type;
+  route->arg = arg;
 }
 
-const phx_channel_type_t *phx_router_match(const char *topic) {
+const phx_route_t *phx_router_match(const phx_router_t *r, const char *topic) {
   size_t len = strlen(topic);
-  for (size_t i = 0; i < phx_nroutes; i++) {
-    const phx_route_t *r = &phx_routes[i];
-    if (r->wildcard ? len >= r->prefix_len && !memcmp(topic, r->pattern, r->prefix_len)
-                    : len == r->prefix_len && !memcmp(topic, r->pattern, len))
-      return r->type;
+  for (size_t i = 0; r && i < r->n; i++) {
+    const phx_route_t *route = &r->routes[i];
+    if (route->wildcard ? len >= route->prefix_len && !memcmp(topic, route->pattern, route->prefix_len)
+                        : len == route->prefix_len && !memcmp(topic, route->pattern, len))
+      return route;
   }
   return NULL;
 }
 
-void phx_router_clear(void) {
-  for (size_t i = 0; i < phx_nroutes; i++) free(phx_routes[i].pattern);
-  free(phx_routes);
-  phx_routes = NULL;
-  phx_nroutes = 0;
+void phx_router_free(phx_router_t *r) {
+  for (size_t i = 0; i < r->n; i++) free(r->routes[i].pattern);
+  free(r->routes);
+  phx_router_init(r);
 }
 
 /* --- channel API ------------------------------------------------------------------------------- */
@@ -58,6 +52,8 @@ phx_channel_t *phx_channel_lookup(phx_pubsub_t *ps, uint64_t id) {
   return dict_get(&ps->channels, (const char *)&id, sizeof id);
 }
 const char *phx_channel_topic(const phx_channel_t *ch) { return ch->topic; }
+const phx_route_t *phx_channel_route(const phx_channel_t *ch) { return ch->route; }
+task_ctx_t *phx_channel_ctx(const phx_channel_t *ch) { return ch->socket->pubsub->ctx; }
 json_t *phx_channel_params(const phx_channel_t *ch) { return ch->socket->params; }
 
 /* Serialises a borrowed JSON value once; "{}" for NULL. */
@@ -89,6 +85,12 @@ void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *stat
   char *json = phx_json_text(response, &len);
   phx_channel_reply_text(ch, msg, status, json, len);
   free(json);
+}
+
+void phx_channel_reply_error(phx_channel_t *ch, const phx_msg_t *msg, const char *reason) {
+  json_t *r = json_pack("{ss}", "reason", reason);
+  phx_channel_reply(ch, msg, "error", r);
+  json_decref(r);
 }
 
 void phx_channel_reply_binary(phx_channel_t *ch, const phx_msg_t *msg, const char *status,

@@ -17,6 +17,7 @@
 
 typedef struct phx_socket phx_socket_t;
 typedef struct phx_channel phx_channel_t;
+typedef struct phx_route phx_route_t;
 
 /* Why a channel ends; decides the frame the client sees (see phx_socket.c). */
 typedef enum {
@@ -46,6 +47,7 @@ typedef struct phx_channel_type {
 struct phx_channel {
   phx_subscriber_t sub; /* first: the pubsub delivers to channels through it */
   const phx_channel_type_t *type;
+  const phx_route_t *route; /* the route that matched its topic */
   phx_socket_t *socket;
   char *topic;
   json_t *join_ref;       /* CJ0: join_ref as sent with the join (NULL for null) */
@@ -56,11 +58,28 @@ struct phx_channel {
   void *state;
 };
 
-/* --- routing (configure before the workers start; read-only afterwards) --------------------- */
+/* --- routing ---------------------------------------------------------------------------------- */
+/* A router maps topic patterns to channel types, like Phoenix's `channel "room:*", RoomChannel`.
+ * The server owns one; it is filled before the workers start and read-only afterwards. */
+struct phx_route {
+  char *pattern;
+  size_t prefix_len; /* bytes before '*', or the whole length for an exact topic */
+  bool wildcard;
+  const phx_channel_type_t *type;
+  void *arg;         /* the registration's argument, for the channel (phx_channel_route) */
+};
+
+typedef struct phx_router {
+  phx_route_t *routes;
+  size_t n, cap;
+} phx_router_t;
+
+void phx_router_init(phx_router_t *r);
 /* pattern: an exact topic, or a prefix ending in '*' ("room:*"). First match wins. */
-void phx_router_add(const char *pattern, const phx_channel_type_t *type);
-const phx_channel_type_t *phx_router_match(const char *topic);
-void phx_router_clear(void);
+void phx_router_add(phx_router_t *r, const char *pattern, const phx_channel_type_t *type,
+                    void *arg);
+const phx_route_t *phx_router_match(const phx_router_t *r, const char *topic);
+void phx_router_free(phx_router_t *r);
 
 /* --- what a channel can do --------------------------------------------------------------------- */
 void *phx_channel_state(phx_channel_t *ch);
@@ -69,6 +88,10 @@ void *phx_channel_state(phx_channel_t *ch);
 uint64_t phx_channel_id(const phx_channel_t *ch);
 phx_channel_t *phx_channel_lookup(phx_pubsub_t *ps, uint64_t id);
 const char *phx_channel_topic(const phx_channel_t *ch);
+/* The route its topic matched (its pattern, prefix length and registration argument). */
+const phx_route_t *phx_channel_route(const phx_channel_t *ch);
+/* The context of the worker the channel lives on: its services (task_ctx_service). */
+task_ctx_t *phx_channel_ctx(const phx_channel_t *ch);
 /* Connect params of the socket (the query string, parsed Plug-style). Borrowed. */
 json_t *phx_channel_params(const phx_channel_t *ch);
 
@@ -80,6 +103,8 @@ void phx_channel_reply_text(phx_channel_t *ch, const phx_msg_t *msg, const char 
                             const char *json, size_t len);
 void phx_channel_reply_binary(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
                               const uint8_t *data, size_t len);
+/* An error reply {"reason": reason}, as Phoenix apps answer {:reply, {:error, %{reason: ...}}}. */
+void phx_channel_reply_error(phx_channel_t *ch, const phx_msg_t *msg, const char *reason);
 /* Push an event to this channel's own client. */
 void phx_channel_push(phx_channel_t *ch, const char *event, const json_t *payload);
 void phx_channel_push_binary(phx_channel_t *ch, const char *event, const uint8_t *data,

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/vec.h"
 #include "phx/phx_socket.h"
 
 typedef struct presence_meta {
@@ -19,13 +20,11 @@ typedef struct presence_topic {
   size_t n, cap;
 } presence_topic_t;
 
-static _Thread_local uint16_t presence_seq;
-
-static void presence_task_run(task_t *task);
+static void presence_task_run(task_t *task, task_ctx_t *ctx);
 
 /* 12 bytes — nanosecond time, worker, sequence — in URL-safe base64: 16 characters, unique,
  * the same shape as Phoenix's refs. */
-static void presence_ref(const phx_pubsub_t *ps, char out[17]) {
+static void presence_ref(phx_pubsub_t *ps, char out[17]) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   struct timespec ts;
@@ -35,7 +34,7 @@ static void presence_ref(const phx_pubsub_t *ps, char out[17]) {
   for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(ns >> (56 - 8 * i));
   raw[8] = (uint8_t)(ps->worker_id >> 8);
   raw[9] = (uint8_t)ps->worker_id;
-  uint16_t seq = ++presence_seq;
+  uint16_t seq = ++ps->presence_seq;
   raw[10] = (uint8_t)(seq >> 8);
   raw[11] = (uint8_t)seq;
   for (int i = 0, o = 0; i < 12; i += 3) {
@@ -119,10 +118,7 @@ static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
     pt = xcalloc(1, sizeof *pt);
     dict_set(&ps->presence, t->topic, strlen(t->topic), pt);
   }
-  if (pt->n == pt->cap) {
-    pt->cap = pt->cap ? pt->cap * 2 : 8;
-    pt->metas = xrealloc(pt->metas, pt->cap * sizeof *pt->metas);
-  }
+  VEC_RESERVE(pt->metas, pt->n, pt->cap, 8);
   json_t *meta = json_loads(t->text, 0, NULL);
   if (!json_is_object(meta)) {
     json_decref(meta);
@@ -170,9 +166,9 @@ static void presence_on_untrack(phx_pubsub_t *ps, presence_task_t *t) {
   else json_decref(leaves);
 }
 
-static void presence_task_run(task_t *task) {
+static void presence_task_run(task_t *task, task_ctx_t *ctx) {
   presence_task_t *t = (presence_task_t *)task;
-  phx_pubsub_t *ps = phx_pubsub_current();
+  phx_pubsub_t *ps = phx_pubsub_of(ctx);
   if (!ps) {
     presence_task_free(t);
     return;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/vec.h"
 #include "phx/phx_frame.h"
 #include "phx/phx_presence.h"
 #include "phx/phx_serializer.h"
@@ -17,29 +18,25 @@ typedef struct phx_topic {
   dict_entry_t *entry; /* its key is the topic name */
 } phx_topic_t;
 
-static _Thread_local phx_pubsub_t *phx_pubsub_self;
+const service_t phx_pubsub_service = {.name = "pubsub"};
 
-void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
-                     void (*submit)(void *, int, task_t *), void *submit_ctx) {
+void phx_pubsub_init(phx_pubsub_t *ps, task_ctx_t *ctx) {
   memset(ps, 0, sizeof *ps);
-  ps->worker_id = worker_id;
-  ps->nworkers = nworkers;
-  ps->submit = submit;
-  ps->submit_ctx = submit_ctx;
+  ps->worker_id = ctx->worker;
+  ps->ctx = ctx;
   dict_init(&ps->topics);
   dict_init(&ps->channels);
   dict_init(&ps->presence);
 }
 
-void phx_pubsub_bind_thread(phx_pubsub_t *ps) { phx_pubsub_self = ps; }
-phx_pubsub_t *phx_pubsub_current(void) { return phx_pubsub_self; }
+phx_pubsub_t *phx_pubsub_of(task_ctx_t *ctx) { return task_ctx_service(ctx, &phx_pubsub_service); }
 
 void phx_pubsub_submit(phx_pubsub_t *ps, int worker, task_t *t) {
-  ps->submit(ps->submit_ctx, worker, t);
+  task_post(ps->ctx->poster, worker, t);
 }
 
 int phx_pubsub_owner_of(const phx_pubsub_t *ps, const char *name) {
-  return (int)(dict_hash(name, strlen(name)) % (uint64_t)ps->nworkers);
+  return task_owner_of(ps->ctx->poster, name, strlen(name));
 }
 
 /* A broadcast published on another worker, delivered on this one. */
@@ -48,9 +45,9 @@ typedef struct phx_broadcast_task {
   phx_broadcast_t *bc;
 } phx_broadcast_task_t;
 
-static void phx_broadcast_task_run(task_t *t) {
+static void phx_broadcast_task_run(task_t *t, task_ctx_t *ctx) {
   phx_broadcast_task_t *bt = (phx_broadcast_task_t *)t;
-  phx_pubsub_t *ps = phx_pubsub_current();
+  phx_pubsub_t *ps = phx_pubsub_of(ctx);
   if (ps) phx_pubsub_deliver_local(ps, bt->bc);
   phx_broadcast_unref(bt->bc);
   free(bt);
@@ -80,10 +77,7 @@ void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t 
     t = xcalloc(1, sizeof *t);
     t->entry = dict_set(&ps->topics, topic, len, t);
   }
-  if (t->n == t->cap) {
-    t->cap = t->cap ? t->cap * 2 : 4;
-    t->subs = xrealloc(t->subs, t->cap * sizeof *t->subs);
-  }
+  VEC_RESERVE(t->subs, t->n, t->cap, 4);
   sub->index = t->n;
   sub->topic = t;
   t->subs[t->n++] = sub;
@@ -182,12 +176,13 @@ void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc) {
 void phx_pubsub_publish(phx_pubsub_t *ps, phx_broadcast_t *bc) {
   PHX_COUNT(ps->broadcasts, 1);
   phx_pubsub_deliver_local(ps, bc);
-  for (int w = 0; w < ps->nworkers; w++) {
+  const task_poster_t *poster = ps->ctx->poster;
+  for (int w = 0; w < poster->nworkers; w++) {
     if (w == ps->worker_id) continue;
     phx_broadcast_task_t *bt = xmalloc(sizeof *bt);
     bt->task.run = phx_broadcast_task_run;
     bt->bc = phx_broadcast_ref(bc);
-    ps->submit(ps->submit_ctx, w, &bt->task);
+    task_post(poster, w, &bt->task);
   }
   phx_broadcast_unref(bc);
 }

@@ -17,6 +17,7 @@
 
 #include "core/dict.h"
 #include "core/frame.h"
+#include "core/service.h"
 #include "core/task.h"
 
 typedef struct phx_broadcast {
@@ -43,11 +44,9 @@ typedef struct phx_subscriber {
 
 typedef struct phx_pubsub {
   int worker_id;
-  int nworkers;
-  /* Runs a task on another worker (ownership of t passes): how broadcasts, presence changes and
-   * replies cross threads. */
-  void (*submit)(void *ctx, int worker, task_t *t);
-  void *submit_ctx;
+  /* The worker hosting this pubsub: its poster (how broadcasts, presence changes and replies
+   * cross threads, by worker id) and its services (for channels). */
+  task_ctx_t *ctx;
   dict_t topics; /* topic -> phx_topic_t* */
   dict_t channels; /* channel id (8 raw bytes) -> phx_channel_t*: the joined channels of this worker */
   bool draining; /* deliver nothing more (the worker is shutting down) */
@@ -57,16 +56,19 @@ typedef struct phx_pubsub {
   atomic_uint_fast64_t broadcasts;   /* broadcasts published from this worker */
   atomic_long channels_joined;       /* channels joined now */
   dict_t presence;                   /* topic -> presence of the topics this worker owns */
+  uint16_t presence_seq;             /* makes phx_refs of this worker unique (phx_presence.c) */
 } phx_pubsub_t;
 
-void phx_pubsub_init(phx_pubsub_t *ps, int worker_id, int nworkers,
-                     void (*submit)(void *, int, task_t *), void *submit_ctx);
-/* The pubsub of the worker running the calling thread (set once by the worker at start). */
-void phx_pubsub_bind_thread(phx_pubsub_t *ps);
-phx_pubsub_t *phx_pubsub_current(void);
+/* A worker hosts its pubsub in the first slot of its task context (state: the phx_pubsub_t), so
+ * a task finds it with phx_pubsub_of(ctx). */
+extern const service_t phx_pubsub_service;
+/* ctx: the hosting worker's context; its worker id and poster must be set. */
+void phx_pubsub_init(phx_pubsub_t *ps, task_ctx_t *ctx);
+/* The pubsub of the worker running a task (NULL when the task is only being released). */
+phx_pubsub_t *phx_pubsub_of(task_ctx_t *ctx);
 /* Run t on worker `worker` (possibly this one, then it is queued like any other task). */
 void phx_pubsub_submit(phx_pubsub_t *ps, int worker, task_t *t);
-/* The worker that owns a name (a presence topic), by hash. */
+/* The worker that owns a name (a presence topic): task_owner_of. */
 int phx_pubsub_owner_of(const phx_pubsub_t *ps, const char *name);
 /* Relaxed counter increment by the owning thread. */
 #define PHX_COUNT(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)

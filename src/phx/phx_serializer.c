@@ -557,3 +557,9 @@ int phx_vsn_parse(const char *vsn) {
   if (len[2] == 1 && part[2][0] == '0' && dash) return -1; /* X.0.0-pre < X.0.0 */
   return part[0][0] == '1' ? PHX_V1 : PHX_V2;
 }
+
+int phx_vsn_from_params(const json_t *params) {
+  const json_t *v = json_object_get(params, "vsn");
+  if (!v) return PHX_V1;
+  return json_is_string(v) ? phx_vsn_parse(json_string_value(v)) : -1;
+}

@@ -118,5 +118,8 @@ int phx_encode_binary_broadcast(buf_t *out, const char *topic, const char *event
  * ("2.0.0-rc.1" -> -1) while one of a later patch is inside ("2.0.1-rc.1" -> V2). Unparseable
  * strings ("", "2.0", "02.0.0", "2.0.0-", "2.0.0-01") and other versions (2.1.0, 123.1.1) -> -1. */
 int phx_vsn_parse(const char *vsn);
+/* The serializer a socket's connect params ask for: `vsn` absent means V1 (as Phoenix); -1 when
+ * the value is not a supported version. */
+int phx_vsn_from_params(const json_t *params);
 
 #endif

@@ -11,7 +11,7 @@
 
 phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn, json_t *params,
                              uint8_t *auth_token, size_t auth_token_len,
-                             const phx_socket_limits_t *limits) {
+                             const phx_socket_config_t *config) {
   phx_socket_t *s = xcalloc(1, sizeof *s);
   s->transport = t;
   s->pubsub = ps;
@@ -19,8 +19,8 @@ phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn
   s->params = params ? params : json_object();
   s->auth_token = auth_token;
   s->auth_token_len = auth_token_len;
-  s->limits = *limits;
-  s->channels = xcalloc(limits->max_channels ? limits->max_channels : 1, sizeof *s->channels);
+  s->config = *config;
+  s->channels = xcalloc(config->max_channels ? config->max_channels : 1, sizeof *s->channels);
   return s;
 }
 
@@ -81,18 +81,19 @@ static void phx_channel_deliver(phx_subscriber_t *sub, phx_broadcast_t *bc) {
   if (f) phx_socket_send(ch->socket, f);
 }
 
-static phx_channel_t *phx_channel_new(phx_socket_t *s, const phx_channel_type_t *type,
+static phx_channel_t *phx_channel_new(phx_socket_t *s, const phx_route_t *route,
                                       const phx_msg_t *join) {
   phx_channel_t *ch = xcalloc(1, sizeof *ch);
   ch->sub.deliver = phx_channel_deliver;
   ch->sub.id = phx_subscriber_next_id();
-  ch->type = type;
+  ch->type = route->type;
+  ch->route = route;
   ch->socket = s;
   ch->topic = xstrdup(join->topic);
   ch->join_ref = join->join_ref ? json_incref(join->join_ref) : NULL;
   const json_t *cj = join->join_ref ? join->join_ref : join->ref;
   ch->reply_join_ref = cj ? json_incref((json_t *)cj) : NULL;
-  ch->state = type->state_size ? xcalloc(1, type->state_size) : NULL;
+  ch->state = ch->type->state_size ? xcalloc(1, ch->type->state_size) : NULL;
   return ch;
 }
 
@@ -158,14 +159,14 @@ static bool phx_ref_matches(const json_t *sent, const phx_channel_t *ch) {
 }
 
 static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
-  const phx_channel_type_t *type = phx_router_match(m->topic);
-  if (!type) {
+  const phx_route_t *route = phx_router_match(s->config.router, m->topic);
+  if (!route) {
     log_warn("socket: join of unmatched topic '%s'", m->topic);
     phx_send_reply(s, NULL, m->ref, m->topic, "error", "{\"reason\":\"unmatched topic\"}");
     return;
   }
   phx_channel_t *old = phx_socket_find(s, m->topic);
-  if (!old && s->nchannels >= s->limits.max_channels) {
+  if (!old && s->nchannels >= s->config.max_channels) {
     log_warn("socket: join of '%s' refused: %zu channels joined", m->topic, s->nchannels);
     phx_send_reply(s, m->join_ref, m->ref, m->topic, "error",
                    "{\"reason\":\"too many channels joined\"}");
@@ -178,7 +179,8 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
     phx_channel_end(s, old, PHX_EXIT_DUPLICATE_JOIN);
   }
 
-  phx_channel_t *ch = phx_channel_new(s, type, m);
+  const phx_channel_type_t *type = route->type;
+  phx_channel_t *ch = phx_channel_new(s, route, m);
   json_t *payload = m->binary || !m->payload ? json_object() : json_incref(m->payload);
   json_t *reply = NULL;
   int rc = type->join ? type->join(ch, payload, &reply) : PHX_JOIN_OK;

@@ -3,7 +3,7 @@
 /* The Phoenix socket protocol over one connection: decodes client messages, answers heartbeats,
  * joins and leaves channels (join_ref bookkeeping, duplicate joins, the channel limit), routes
  * messages to channels, and turns channel exits into phx_close / phx_error frames.
- * See ../shared/spec/phoenix-channels.md §2–§4. A socket lives on one worker for life.
+ * See the Phoenix wire protocol spec (phoenix-channels.md), §2–§4. A socket lives on one worker for life.
  *
  * Below it sits a transport (WebSocket today, LongPoll later) reached through phx_transport_t:
  * the socket hands it finished frames and asks it to close. */
@@ -24,9 +24,10 @@ typedef struct phx_transport {
   void (*close)(struct phx_transport *t, uint16_t code, const char *reason);
 } phx_transport_t;
 
-typedef struct phx_socket_limits {
-  size_t max_channels; /* per socket; Phoenix's default is 100 */
-} phx_socket_limits_t;
+typedef struct phx_socket_config {
+  size_t max_channels;        /* per socket; Phoenix's default is 100 */
+  const phx_router_t *router; /* topic patterns -> channel types (the server's) */
+} phx_socket_config_t;
 
 struct phx_socket {
   phx_transport_t *transport;
@@ -35,8 +36,8 @@ struct phx_socket {
   json_t *params;     /* connect params (owned) */
   uint8_t *auth_token;
   size_t auth_token_len;
-  phx_socket_limits_t limits;
-  phx_channel_t **channels; /* at most limits.max_channels; a linear scan beats hashing here */
+  phx_socket_config_t config;
+  phx_channel_t **channels; /* at most config.max_channels; a linear scan beats hashing here */
   size_t nchannels;
   bool closed;
   int dispatching; /* > 0 while a message is being handled */
@@ -45,7 +46,7 @@ struct phx_socket {
 /* Takes ownership of params and auth_token. */
 phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn, json_t *params,
                              uint8_t *auth_token, size_t auth_token_len,
-                             const phx_socket_limits_t *limits);
+                             const phx_socket_config_t *config);
 /* Terminates every channel (PHX_EXIT_CLOSED) and frees the socket. */
 void phx_socket_free(phx_socket_t *s);
 

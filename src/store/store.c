@@ -143,7 +143,7 @@ void store_get_stats(store_t *s, store_stats_t *out) {
 
 /* --- completions (run on the requesting thread) -------------------------------------------- */
 
-static void store_req_complete(task_t *t) {
+static void store_req_complete(task_t *t, task_ctx_t *ctx) {
   store_req_t *r = (store_req_t *)t;
   switch (r->kind) {
   case REQ_LOAD: r->done.load(r->ctx, r->result); break; /* the callee owns the result now */

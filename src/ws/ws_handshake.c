@@ -83,7 +83,7 @@ static int scan_protocols(const http_request_t *req, ws_handshake_t *hs) {
 
 int ws_handshake_check(const http_request_t *req, ws_handshake_t *hs, const char **reason) {
   memset(hs, 0, sizeof(*hs));
-  if (req->method_len != 3 || memcmp(req->method, "GET", 3) != 0) {
+  if (!http_method_is(req, "GET")) {
     *reason = "WebSocket upgrade requires GET";
     return 400;
   }

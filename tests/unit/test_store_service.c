@@ -59,7 +59,8 @@ static void exec_on_wakeup(uv_async_t *h) {
     task_t *t = (task_t *)n;
     n = n->next;
     e->ran++;
-    t->run(t);
+    task_ctx_t ctx = {0}; /* a thread that hosts no services */
+    t->run(t, &ctx);
   }
   exec_maybe_stop(e);
 }
