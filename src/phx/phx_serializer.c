@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "ws/utf8.h"
 
 const char *phx_strerror(int err) {
   switch (err) {
@@ -17,42 +18,6 @@ const char *phx_strerror(int err) {
   case PHX_E_TOO_LONG: return "binary field longer than 255 bytes";
   default: return "unknown error";
   }
-}
-
-/* Length of the well-formed UTF-8 sequence at p (n > 0 bytes available), or 0 if it is not one:
- * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */
-static size_t utf8_seq(const uint8_t *p, size_t n) {
-  uint8_t c = p[0];
-  if (c < 0x80) return 1;
-  if (c < 0xC2) return 0;
-  if (c < 0xE0) return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-  if (c < 0xF0) {
-    if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
-    if (c == 0xE0 && p[1] < 0xA0) return 0; /* overlong */
-    if (c == 0xED && p[1] > 0x9F) return 0; /* UTF-16 surrogate */
-    return 3;
-  }
-  if (c < 0xF5) {
-    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
-    if (c == 0xF0 && p[1] < 0x90) return 0; /* overlong */
-    if (c == 0xF4 && p[1] > 0x8F) return 0; /* above U+10FFFF */
-    return 4;
-  }
-  return 0;
-}
-
-static bool utf8_valid(const uint8_t *p, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    if (p[i] < 0x80) {
-      i++;
-      continue;
-    }
-    size_t k = utf8_seq(p + i, n - i);
-    if (!k) return false;
-    i += k;
-  }
-  return true;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -280,7 +245,7 @@ static void put_json_str(buf_t *out, const char *s, size_t n) {
       i++;
       continue;
     }
-    size_t k = c >= 0x80 ? utf8_seq(p + i, n - i) : 0;
+    size_t k = c >= 0x80 ? utf8_sequence_len(p + i, n - i) : 0;
     if (k) {
       i += k;
       continue;

@@ -53,3 +53,24 @@ bool utf8_valid(const uint8_t *s, size_t len) {
   utf8_stream_init(&st);
   return utf8_stream_feed(&st, s, len) && utf8_stream_complete(&st);
 }
+
+/* The same rules as the stream, for one sequence at a time (no state to carry). */
+size_t utf8_sequence_len(const uint8_t *p, size_t n) {
+  uint8_t c = p[0];
+  if (c < 0x80) return 1;
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+  if (c < 0xF0) {
+    if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) return 0;
+    if (c == 0xE0 && p[1] < 0xA0) return 0; /* overlong */
+    if (c == 0xED && p[1] > 0x9F) return 0; /* UTF-16 surrogate */
+    return 3;
+  }
+  if (c < 0xF5) {
+    if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) return 0;
+    if (c == 0xF0 && p[1] < 0x90) return 0; /* overlong */
+    if (c == 0xF4 && p[1] > 0x8F) return 0; /* above U+10FFFF */
+    return 4;
+  }
+  return 0;
+}

@@ -17,6 +17,9 @@ typedef struct utf8_stream {
 } utf8_stream_t;
 
 bool utf8_valid(const uint8_t *s, size_t len);
+/* Length of the well-formed sequence at p (n > 0 bytes available), or 0 if none starts there:
+ * for encoders that copy valid text and replace the rest (phx_serializer's JSON strings). */
+size_t utf8_sequence_len(const uint8_t *p, size_t n);
 
 void utf8_stream_init(utf8_stream_t *st);
 /* Feeds more bytes; false once the bytes seen so far cannot be the prefix of valid UTF-8
