@@ -95,6 +95,30 @@ static void test_exhaustive_short(void **state) {
   }
 }
 
+/* The sequence length agrees with the validator: a sequence of length k at the start of a valid
+ * k-byte string, and 0 exactly where no valid string starts with these bytes. */
+static void test_sequence_len_agrees(void **state) {
+  uint8_t b[4];
+  for (unsigned a = 0; a < 256; a++) {
+    b[0] = (uint8_t)a;
+    for (unsigned c = 0; c < 256; c++) {
+      b[1] = (uint8_t)c;
+      b[2] = 0x80 | (uint8_t)(c & 0x3F); /* continuation bytes after it: 3- and 4-byte forms */
+      b[3] = 0x80;
+      size_t k = utf8_sequence_len(b, 4);
+      if (k) {
+        if (!utf8_valid(b, k)) fail_msg("%02x %02x: length %zu but not valid", a, c, k);
+      } else {
+        for (size_t n = 1; n <= 4; n++)
+          if (utf8_valid(b, n) && (n == 1 || b[0] >= 0x80))
+            fail_msg("%02x %02x: no sequence but %zu bytes valid", a, c, n);
+      }
+    }
+  }
+  assert_int_equal(utf8_sequence_len((const uint8_t *)"\xE2\x82", 2), 0); /* truncated */
+  assert_int_equal(utf8_sequence_len((const uint8_t *)"\xF0\x9F\x98\x80", 4), 4);
+}
+
 static void test_four_byte_sample(void **state) {
   uint8_t b[4];
   for (unsigned a = 0xEF; a <= 0xF6; a++)
@@ -166,6 +190,7 @@ int main(void) {
     cmocka_unit_test(test_invalid_edges),
     cmocka_unit_test(test_exhaustive_short),
     cmocka_unit_test(test_four_byte_sample),
+    cmocka_unit_test(test_sequence_len_agrees),
     cmocka_unit_test(test_ascii_fast_path),
     cmocka_unit_test(test_stream_split_everywhere),
   };
