@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@ typedef struct serve_settings {
   unsigned activity_interval_ms;
   size_t activity_history;
   const char *api_key;
+  const char *log_level;
 } serve_settings_t;
 
 static void serve_defaults(serve_settings_t *st) {
@@ -37,38 +39,76 @@ static void serve_defaults(serve_settings_t *st) {
   st->docs.unload_ms = 5000;
   st->docs.compact_threshold = 400;
   st->docs.awareness_window_ms = 50;
+  st->docs.max_doc_bytes = 64u << 20;
+  st->docs.max_docs = 10000;
+  st->docs.max_awareness_states = 1000;
+  st->docs.max_awareness_state_bytes = 64u << 10;
+  st->docs.max_doc_opens_per_min = 120;
   st->activity_interval_ms = 1000;
   st->activity_history = 300;
 }
 
-/* Every flag has a CINDER_* environment variable; the flag wins. */
+/* Every flag has a CINDER_* environment variable; the flag wins. Each option names the field it
+ * sets and how its text is read. */
+typedef enum {
+  OPT_TEXT,      /* a string, kept as given */
+  OPT_TEXT_NULL, /* a string; empty means "none" (NULL) */
+  OPT_PATH,      /* a string that must start with '/' */
+  OPT_INT,       /* int in [min, max] */
+  OPT_UINT,      /* unsigned in [min, max] */
+  OPT_SIZE,      /* size_t in [min, max] */
+  OPT_LOG_LEVEL,
+} serve_kind_t;
+
 typedef struct serve_option {
   const char *flag;
   const char *env;
   const char *arg;
   const char *help;
+  serve_kind_t kind;
+  size_t offset; /* of the field in serve_settings_t */
+  long long min, max;
 } serve_option_t;
 
+#define SRV(f) offsetof(serve_settings_t, server.f)
+#define SET(f) offsetof(serve_settings_t, f)
 static const serve_option_t serve_options[] = {
-    {"host", "CINDER_HOST", "ADDR", "address to listen on (default 127.0.0.1)"},
-    {"port", "CINDER_PORT", "PORT", "TCP port (default 4000; 0 picks a free one)"},
-    {"workers", "CINDER_WORKERS", "N", "worker threads (default: one per CPU)"},
-    {"data", "CINDER_DATA", "DIR", "data directory (default ./data)"},
-    {"log-level", "CINDER_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off (default info)"},
-    {"socket-path", "CINDER_SOCKET_PATH", "PATH", "Phoenix socket mount (default /socket)"},
-    {"max-message", "CINDER_MAX_MESSAGE", "BYTES", "WebSocket message cap (default 8388608)"},
-    {"max-queue", "CINDER_MAX_QUEUE", "BYTES", "per-socket output cap (default 16777216)"},
-    {"idle-timeout", "CINDER_IDLE_TIMEOUT", "MS", "close a silent WebSocket after (default 60000)"},
-    {"max-channels", "CINDER_MAX_CHANNELS", "N", "channels per socket (default 100)"},
-    {"doc-prefixes", "CINDER_DOC_PREFIXES", "LIST", "document room topic prefixes (default y_doc_room:)"},
-    {"doc-unload", "CINDER_DOC_UNLOAD", "MS", "unload a document this long after its last client (default 5000)"},
-    {"compact-threshold", "CINDER_COMPACT_THRESHOLD", "N", "stored updates that trigger a compaction (default 400)"},
-    {"activity-interval", "CINDER_ACTIVITY_INTERVAL", "MS", "activity sampling period (default 1000)"},
-    {"activity-history", "CINDER_ACTIVITY_HISTORY", "N", "samples kept per activity stream (default 300)"},
-    {"api-key", "CINDER_API_KEY", "KEY", "bearer key for /api (default: none, loopback only)"},
-    {"http-timeout", "CINDER_HTTP_TIMEOUT", "MS", "a request head or body must arrive within (default 10000)"},
-    {"check-origin", "CINDER_CHECK_ORIGIN", "LIST", "allowed Origins of the socket, e.g. https://app.example.com,//*.example.com (default: any)"},
+    {"host", "CINDER_HOST", "ADDR", "address to listen on (default 127.0.0.1)", OPT_TEXT, SRV(host), 0, 0},
+    {"port", "CINDER_PORT", "PORT", "TCP port (default 4000; 0 picks a free one)", OPT_INT, SRV(port), 0, 65535},
+    {"workers", "CINDER_WORKERS", "N", "worker threads (default: one per CPU)", OPT_INT, SRV(workers), 0, 1024},
+    {"data", "CINDER_DATA", "DIR", "data directory (default ./data)", OPT_TEXT, SET(data_dir), 0, 0},
+    {"log-level", "CINDER_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off (default info)", OPT_LOG_LEVEL, SET(log_level), 0, 0},
+    {"socket-path", "CINDER_SOCKET_PATH", "PATH", "Phoenix socket mount (default /socket)", OPT_PATH, SRV(socket_path), 0, 0},
+    {"max-message", "CINDER_MAX_MESSAGE", "BYTES", "WebSocket message cap (default 8388608)", OPT_SIZE, SRV(max_message), 126, 1LL << 30},
+    {"max-queue", "CINDER_MAX_QUEUE", "BYTES", "per-socket unsent bytes tolerated for --queue-grace (default 16777216)", OPT_SIZE, SRV(max_queue), 4096, 1LL << 32},
+    {"max-queue-hard", "CINDER_MAX_QUEUE_HARD", "BYTES", "per-socket unsent bytes never exceeded (default 268435456)", OPT_SIZE, SRV(max_queue_hard), 4096, 1LL << 36},
+    {"queue-grace", "CINDER_QUEUE_GRACE", "MS", "how long a socket may stay over --max-queue (default 30000)", OPT_UINT, SRV(queue_grace_ms), 0, 3600000},
+    {"idle-timeout", "CINDER_IDLE_TIMEOUT", "MS", "close a silent WebSocket after (default 60000)", OPT_UINT, SRV(idle_timeout_ms), 100, 86400000},
+    {"message-timeout", "CINDER_MESSAGE_TIMEOUT", "MS", "a WebSocket message, once begun, must complete within (default 30000, plus 1 s per 64 KiB)", OPT_UINT, SRV(message_timeout_ms), 100, 3600000},
+    {"max-channels", "CINDER_MAX_CHANNELS", "N", "channels per socket (default 100)", OPT_SIZE, SRV(max_channels), 1, 100000},
+    {"max-joins", "CINDER_MAX_JOINS", "N", "joins per socket per second, bursts up to --max-channels (default 20)", OPT_UINT, SRV(max_joins_per_s), 1, 100000},
+    {"max-topic", "CINDER_MAX_TOPIC", "BYTES", "longest topic name (default 255)", OPT_SIZE, SRV(max_topic), 8, 65535},
+    {"max-json-depth", "CINDER_MAX_JSON_DEPTH", "N", "deepest nesting of a client's JSON message (default 64)", OPT_UINT, SRV(max_json_depth), 4, 10000},
+    {"max-json-elements", "CINDER_MAX_JSON_ELEMENTS", "N", "values in a client's JSON message (default 100000)", OPT_SIZE, SRV(max_json_elements), 16, 100000000},
+    {"max-connections", "CINDER_MAX_CONNECTIONS", "N", "open connections (default: the descriptor limit less a reserve)", OPT_SIZE, SRV(max_connections), 1, 100000000},
+    {"max-conns-per-ip", "CINDER_MAX_CONNS_PER_IP", "N", "open connections per client address (default 0: no limit)", OPT_SIZE, SRV(max_conns_per_ip), 0, 100000000},
+    {"max-longpoll-per-ip", "CINDER_MAX_LONGPOLL_PER_IP", "N", "LongPoll sessions per client address (default 0: no limit)", OPT_SIZE, SRV(max_longpoll_per_ip), 0, 100000000},
+    {"doc-prefixes", "CINDER_DOC_PREFIXES", "LIST", "document room topic prefixes (default y_doc_room:)", OPT_TEXT, SET(doc_prefixes), 0, 0},
+    {"doc-unload", "CINDER_DOC_UNLOAD", "MS", "unload a document this long after its last client (default 5000)", OPT_UINT, SET(docs.unload_ms), 0, 86400000},
+    {"compact-threshold", "CINDER_COMPACT_THRESHOLD", "N", "stored updates that trigger a compaction (default 400)", OPT_SIZE, SET(docs.compact_threshold), 2, 1LL << 30},
+    {"max-doc-bytes", "CINDER_MAX_DOC_BYTES", "BYTES", "largest document state; updates beyond are refused (default 67108864)", OPT_SIZE, SET(docs.max_doc_bytes), 1024, 1LL << 40},
+    {"max-docs", "CINDER_MAX_DOCS", "N", "documents loaded at once; idle ones unload first (default 10000)", OPT_SIZE, SET(docs.max_docs), 1, 100000000},
+    {"max-doc-opens", "CINDER_MAX_DOC_OPENS", "N", "documents one socket may open per minute (default 120)", OPT_UINT, SET(docs.max_doc_opens_per_min), 1, 1000000},
+    {"max-awareness-states", "CINDER_MAX_AWARENESS_STATES", "N", "awareness states per document (default 1000)", OPT_SIZE, SET(docs.max_awareness_states), 1, 10000000},
+    {"max-awareness-bytes", "CINDER_MAX_AWARENESS_BYTES", "BYTES", "largest awareness state of one client (default 65536)", OPT_SIZE, SET(docs.max_awareness_state_bytes), 64, 1LL << 30},
+    {"activity-interval", "CINDER_ACTIVITY_INTERVAL", "MS", "activity sampling period (default 1000)", OPT_UINT, SET(activity_interval_ms), 10, 3600000},
+    {"activity-history", "CINDER_ACTIVITY_HISTORY", "N", "samples kept per activity stream (default 300)", OPT_SIZE, SET(activity_history), 1, 100000},
+    {"api-key", "CINDER_API_KEY", "KEY", "bearer key for /api (default: none, loopback only)", OPT_TEXT_NULL, SET(api_key), 0, 0},
+    {"http-timeout", "CINDER_HTTP_TIMEOUT", "MS", "a request head must arrive within (its body: plus 1 s per 64 KiB; default 10000)", OPT_UINT, SRV(http_timeout_ms), 100, 3600000},
+    {"check-origin", "CINDER_CHECK_ORIGIN", "LIST", "allowed Origins of the socket, e.g. https://app.example.com,//*.example.com (default: any)", OPT_TEXT_NULL, SRV(check_origin), 0, 0},
 };
+#undef SRV
+#undef SET
 #define SERVE_NOPTIONS (sizeof serve_options / sizeof serve_options[0])
 
 static void serve_usage(FILE *out) {
@@ -77,9 +117,9 @@ static void serve_usage(FILE *out) {
   for (size_t i = 0; i < SERVE_NOPTIONS; i++) {
     char left[64];
     snprintf(left, sizeof left, "--%s %s", serve_options[i].flag, serve_options[i].arg);
-    fprintf(out, "  %-26s %-20s %s\n", left, serve_options[i].env, serve_options[i].help);
+    fprintf(out, "  %-26s %-27s %s\n", left, serve_options[i].env, serve_options[i].help);
   }
-  fprintf(out, "  %-26s %-20s %s\n", "--help", "", "this text");
+  fprintf(out, "  %-26s %-27s %s\n", "--help", "", "this text");
 }
 
 static int serve_number(const char *name, const char *value, long long min, long long max,
@@ -97,42 +137,37 @@ static int serve_number(const char *name, const char *value, long long min, long
 }
 
 static int serve_apply(serve_settings_t *st, size_t opt, const char *value) {
-  const char *name = serve_options[opt].flag;
-  server_config_t *cfg = &st->server;
-  long long n;
-  switch (opt) {
-  case 0: cfg->host = value; return 0;
-  case 1: if (serve_number(name, value, 0, 65535, &n)) return -1; cfg->port = (int)n; return 0;
-  case 2: if (serve_number(name, value, 0, 1024, &n)) return -1; cfg->workers = (int)n; return 0;
-  case 3: st->data_dir = value; return 0;
-  case 4: {
+  const serve_option_t *o = &serve_options[opt];
+  void *field = (char *)st + o->offset;
+  long long n = 0;
+  switch (o->kind) {
+  case OPT_TEXT: *(const char **)field = value; return 0;
+  case OPT_TEXT_NULL: *(const char **)field = *value ? value : NULL; return 0;
+  case OPT_PATH:
+    if (value[0] != '/') {
+      fprintf(stderr, "cinder serve: --%s must start with '/'\n", o->flag);
+      return -1;
+    }
+    *(const char **)field = value;
+    return 0;
+  case OPT_LOG_LEVEL: {
     int level = log_level_parse(value);
     if (level < 0) {
       fprintf(stderr, "cinder serve: --log-level: unknown level '%s'\n", value);
       return -1;
     }
     log_set_level((log_level_t)level);
+    *(const char **)field = value;
     return 0;
   }
-  case 5:
-    if (value[0] != '/') {
-      fprintf(stderr, "cinder serve: --socket-path must start with '/'\n");
-      return -1;
-    }
-    cfg->socket_path = value;
+  case OPT_INT:
+  case OPT_UINT:
+  case OPT_SIZE:
+    if (serve_number(o->flag, value, o->min, o->max, &n)) return -1;
+    if (o->kind == OPT_INT) *(int *)field = (int)n;
+    else if (o->kind == OPT_UINT) *(unsigned *)field = (unsigned)n;
+    else *(size_t *)field = (size_t)n;
     return 0;
-  case 6: if (serve_number(name, value, 126, 1LL << 30, &n)) return -1; cfg->max_message = (size_t)n; return 0;
-  case 7: if (serve_number(name, value, 4096, 1LL << 32, &n)) return -1; cfg->max_queue = (size_t)n; return 0;
-  case 8: if (serve_number(name, value, 100, 86400000, &n)) return -1; cfg->idle_timeout_ms = (unsigned)n; return 0;
-  case 9: if (serve_number(name, value, 1, 100000, &n)) return -1; cfg->max_channels = (size_t)n; return 0;
-  case 10: st->doc_prefixes = value; return 0;
-  case 11: if (serve_number(name, value, 0, 86400000, &n)) return -1; st->docs.unload_ms = (unsigned)n; return 0;
-  case 12: if (serve_number(name, value, 2, 1LL << 30, &n)) return -1; st->docs.compact_threshold = (size_t)n; return 0;
-  case 13: if (serve_number(name, value, 10, 3600000, &n)) return -1; st->activity_interval_ms = (unsigned)n; return 0;
-  case 14: if (serve_number(name, value, 1, 100000, &n)) return -1; st->activity_history = (size_t)n; return 0;
-  case 15: st->api_key = *value ? value : NULL; return 0;
-  case 16: if (serve_number(name, value, 100, 3600000, &n)) return -1; cfg->http_timeout_ms = (unsigned)n; return 0;
-  case 17: cfg->check_origin = *value ? value : NULL; return 0;
   }
   return -1;
 }

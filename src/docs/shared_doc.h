@@ -34,6 +34,11 @@ typedef struct shared_docs_config {
   unsigned unload_ms;           /* a document without subscribers is unloaded after this */
   size_t compact_threshold;     /* stored entries that trigger a compaction */
   unsigned awareness_window_ms; /* awareness relay throttle (leading + trailing) */
+  size_t max_doc_bytes;         /* an update that would grow a document's state past this is refused */
+  size_t max_docs;              /* loaded at once per server; idle documents unload first */
+  unsigned max_doc_opens_per_min; /* documents one socket may open per minute */
+  size_t max_awareness_states;  /* awareness states per document */
+  size_t max_awareness_state_bytes; /* one client's awareness state */
 } shared_docs_config_t;
 
 /* The service; its registration argument is a shared_docs_config_t that outlives the server. */

@@ -173,8 +173,7 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
   conn_send(c, f);
   frame_unref(f);
 
-  phx_socket_config_t config = {.max_channels = w->server->cfg.max_channels,
-                                .router = &w->server->router};
+  phx_socket_config_t config = server_socket_config(w->server);
   phx_socket_t *s = phx_socket_new(&w->pubsub, conn_transport(c), (phx_vsn_t)vsn, params,
                                    hs.auth_token, hs.auth_token_len, &config);
   hs.auth_token = NULL; /* the socket owns it now */

@@ -287,8 +287,7 @@ static lp_session_t *lp_session_new(worker_t *w, lp_create_t *cr) {
   if (RAND_bytes(rnd, sizeof rnd) != 1) abort(); /* the token is the session's only credential */
   int n = snprintf(s->token, sizeof s->token, "%d.", w->id);
   for (size_t i = 0; i < sizeof rnd; i++) n += snprintf(s->token + n, sizeof s->token - (size_t)n, "%02x", rnd[i]);
-  phx_socket_config_t config = {.max_channels = w->server->cfg.max_channels,
-                                .router = &w->server->router};
+  phx_socket_config_t config = server_socket_config(w->server);
   s->phx = phx_socket_new(&w->pubsub, &s->transport, (phx_vsn_t)cr->vsn, cr->params,
                           cr->auth_token, cr->auth_token_len, &config);
   cr->params = NULL;

@@ -25,11 +25,18 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->socket_path = "/socket";
   cfg->max_message = 8u << 20;
   cfg->max_queue = 16u << 20;
+  cfg->max_queue_hard = (size_t)256 << 20;
+  cfg->queue_grace_ms = 30000;
   cfg->max_body = 1u << 20;
   cfg->idle_timeout_ms = 60000;
+  cfg->message_timeout_ms = 30000;
   cfg->http_timeout_ms = 10000;
   cfg->shutdown_timeout_ms = 3000;
   cfg->max_channels = 100;
+  cfg->max_joins_per_s = 20;
+  cfg->max_topic = 255;
+  cfg->max_json_depth = 64;
+  cfg->max_json_elements = 100000;
 }
 
 static void server_post(void *ctx, int worker, task_t *t) {
@@ -43,6 +50,7 @@ server_t *server_new(const server_config_t *cfg) {
   srv->nworkers = cfg->workers > 0 ? cfg->workers : (int)uv_available_parallelism();
   if (srv->nworkers < 1) srv->nworkers = 1;
   srv->poster = (task_poster_t){server_post, srv, srv->nworkers};
+  if (srv->cfg.max_queue_hard < srv->cfg.max_queue) srv->cfg.max_queue_hard = srv->cfg.max_queue;
   phx_router_init(&srv->router);
   const char *bad = NULL;
   if (cfg->check_origin && http_origin_list_parse(cfg->check_origin, &srv->origins, &bad) < 0) {
@@ -64,6 +72,16 @@ void server_free(server_t *srv) {
 }
 
 phx_router_t *server_router(server_t *srv) { return &srv->router; }
+
+phx_socket_config_t server_socket_config(const server_t *srv) {
+  const server_config_t *cfg = &srv->cfg;
+  return (phx_socket_config_t){.max_channels = cfg->max_channels,
+                               .router = &srv->router,
+                               .max_joins_per_s = cfg->max_joins_per_s,
+                               .max_topic = cfg->max_topic,
+                               .max_json_depth = cfg->max_json_depth,
+                               .max_json_elements = cfg->max_json_elements};
+}
 
 void server_route_add(server_t *srv, const char *path, http_route_fn fn, void *arg) {
   VEC_PUSH(srv->routes, srv->nroutes, srv->cap_routes, 8,

@@ -21,6 +21,7 @@
 #include "http/http_origin.h"
 #include "net/http_handler.h"
 #include "phx/phx_channel.h"
+#include "phx/phx_socket.h"
 
 typedef struct worker worker_t;
 
@@ -30,12 +31,25 @@ typedef struct server_config {
   int workers;                /* 0: one per CPU */
   const char *socket_path;    /* Phoenix socket mount, default "/socket" */
   size_t max_message;         /* WebSocket frame/message cap (1009 above it) */
-  size_t max_queue;           /* per-socket output cap; a client that does not read is dropped */
+  /* A socket's unsent output: over max_queue for longer than queue_grace_ms, or ever over
+   * max_queue_hard, and the client is judged not to read (closed with 1013). One big message
+   * (a document's sync) may pass max_queue; a client that keeps up drains it within the grace. */
+  size_t max_queue;
+  size_t max_queue_hard;
+  unsigned queue_grace_ms;
   size_t max_body;            /* HTTP request body cap (413 above it) */
   unsigned idle_timeout_ms;   /* WebSocket: no frame for this long closes it */
-  unsigned http_timeout_ms;   /* a request head or body must arrive within this */
+  unsigned message_timeout_ms; /* a WebSocket message, once begun, completes within (+1 s / 64 KiB) */
+  unsigned http_timeout_ms;   /* a request head must arrive within this (a body: +1 s / 64 KiB) */
   unsigned shutdown_timeout_ms;
   size_t max_channels;        /* per socket */
+  unsigned max_joins_per_s;   /* per socket, a token bucket of max_channels */
+  size_t max_topic;           /* bytes of a topic name */
+  unsigned max_json_depth;    /* nesting of a client's JSON message */
+  size_t max_json_elements;   /* values in a client's JSON message */
+  size_t max_connections;     /* 0: the descriptor limit less a reserve */
+  size_t max_conns_per_ip;    /* 0: none */
+  size_t max_longpoll_per_ip; /* 0: none */
   const char *check_origin;   /* allowed Origins of the Phoenix socket (http/http_origin.h); NULL: any */
 } server_config_t;
 
@@ -90,6 +104,9 @@ void server_on_quiesced(server_t *srv, void (*fn)(void *arg), void *arg);
 /* Runs until SIGINT/SIGTERM, then drains every socket with close code 1012 and returns 0;
  * returns 1 if the server could not start. */
 int server_run(server_t *srv);
+
+/* What every Phoenix socket of this server is configured with. */
+phx_socket_config_t server_socket_config(const server_t *srv);
 
 /* --- reading the running server from any thread ---------------------------------------------- */
 /* A worker's state of a service (NULL if not hosted). The pointer is stable while the server

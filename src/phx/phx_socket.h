@@ -27,6 +27,10 @@ typedef struct phx_transport {
 typedef struct phx_socket_config {
   size_t max_channels;        /* per socket; Phoenix's default is 100 */
   const phx_router_t *router; /* topic patterns -> channel types (the server's) */
+  unsigned max_joins_per_s;   /* join rate, in a bucket of max_channels (0: no limit) */
+  size_t max_topic;           /* bytes of a topic name (0: no limit) */
+  unsigned max_json_depth;    /* nesting of a client's JSON message (0: no limit) */
+  size_t max_json_elements;   /* values in a client's JSON message (0: no limit) */
 } phx_socket_config_t;
 
 struct phx_socket {
