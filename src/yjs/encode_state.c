@@ -4,25 +4,33 @@
 
 #include <stdlib.h>
 
-/* Clients of the store in descending client order. */
+static int client_desc_cmp(const void *a, const void *b) {
+  uint64_t x = (*(yclient *const *)a)->client, y = (*(yclient *const *)b)->client;
+  return x > y ? -1 : x < y;
+}
+
+void yclients_sort_desc(yclient **cs, size_t n) {
+  if (n > 1) qsort(cs, n, sizeof(*cs), client_desc_cmp);
+}
+
+/* Clients of the store that hold structs, in descending client order. */
 static yclient **sorted_clients(const yjs_doc *doc, size_t *n) {
   yclient **cs = yjs__malloc((doc->nclients ? doc->nclients : 1) * sizeof(*cs));
   size_t k = 0;
   for (size_t i = 0; i < doc->ccap; i++)
     if (doc->clients[i] && doc->clients[i]->n) cs[k++] = doc->clients[i];
-  /* insertion sort is fine for typical counts; fall back to shell gaps for many clients */
-  for (size_t gap = k / 2; gap > 0; gap /= 2)
-    for (size_t i = gap; i < k; i++) {
-      yclient *t = cs[i];
-      size_t j = i;
-      while (j >= gap && cs[j - gap]->client < t->client) {
-        cs[j] = cs[j - gap];
-        j -= gap;
-      }
-      cs[j] = t;
-    }
+  yclients_sort_desc(cs, k);
   *n = k;
   return cs;
+}
+
+void yclient_write_structs(const yclient *c, uint64_t clock, ybuf *out) {
+  size_t start = yclient_find(c, clock);
+  ybuf_var_uint(out, c->n - start);
+  ybuf_var_uint(out, c->client);
+  ybuf_var_uint(out, clock);
+  yblock_write(c->blocks[start], out, clock - c->blocks[start]->clock);
+  for (size_t k = start + 1; k < c->n; k++) yblock_write(c->blocks[k], out, 0);
 }
 
 int yjs_doc_encode_state_vector(const yjs_doc *doc, uint8_t **out, size_t *out_len) {
@@ -53,12 +61,7 @@ void ydoc_write_state(const yjs_doc *doc, const ysv *sv, ybuf *out) {
     uint64_t clock = ysv_get(sv, c->client);
     if (yclient_state(c) <= clock) continue;
     if (clock < c->blocks[0]->clock) clock = c->blocks[0]->clock;
-    size_t start = yclient_find(c, clock);
-    ybuf_var_uint(out, c->n - start);
-    ybuf_var_uint(out, c->client);
-    ybuf_var_uint(out, clock);
-    yblock_write(c->blocks[start], out, clock - c->blocks[start]->clock);
-    for (size_t k = start + 1; k < c->n; k++) yblock_write(c->blocks[k], out, 0);
+    yclient_write_structs(c, clock, out);
   }
   /* delete set: maximal runs of deleted structs (GC included) */
   size_t nds = 0;

@@ -1,16 +1,24 @@
 #ifndef CINDER_YJS_INTERNAL_H
 #define CINDER_YJS_INTERNAL_H
-/* Private declarations of the Yjs engine. The nouns follow the Yjs sources:
+/* Private declarations of the Yjs engine. The nouns follow the Yjs sources (and yrs, which splits
+ * the same way: block / update / transaction / gc):
  *   lib0.c          byte buffer (encoder), bounds-checked decoder, UTF-8, Any / JSON validation
- *   update_decode.c update v1 -> records (yrec): the "lazy struct" model, fully validated
- *   update_encode.c records -> update v1 (group writer), delete set and state vector coding
+ *   update.c        update v1 <-> records (yrec): the "lazy struct" model, fully validated, and
+ *                   the group writer that encodes records back
  *   id_set.c        delete sets (flat ranges, sort + coalesce)
- *   store.c         blocks (Item / GC), per-client block arrays, lookup and splitting
+ *   state_vector.c  state vector decoding and lookup
+ *   store.c         blocks (Item / GC), per-client block arrays, lookup and clean splits
  *   content.c       per-content-kind operations on blocks (split, merge, write, gc)
  *   types.c         shared types: roots, map key tables
- *   integrate.c     transactions, YATA integration, deletion, pending structs, gc and merging
+ *   doc.c           a document's lifetime
+ *   transaction.c   a transaction: begin, cleanup order, the update event, the apply entry points
+ *   read_update.c   readUpdate / integrateStructs: dependency order, pending structs and deletions
+ *   integrate.c     Item.getMissing and Item.integrate: the YATA walk for one struct
+ *   delete.c        Item.delete and readAndApplyDeleteSet
+ *   gc.c            garbage collection of deleted content and merging of adjacent structs
  *   encode_state.c  state vector and state-as-update from a document
- *   json.c          document -> JSON text
+ *   json.c          document -> JSON text (render.h: what it shares with xml_string.c)
+ *   xml_string.c    XML toString() and JavaScript String() of values
  *   updates.c       merge / diff / state vector from update, without a document
  */
 
@@ -75,14 +83,64 @@ int ydec_var_string(ydec *d, yslice *s, uint64_t *units);
 /* Validate and skip one Any value. */
 int ydec_any(ydec *d, int depth);
 
+/* The type tags of lib0 Any values (lib0 encoding.js writeAny): one byte, counting down from 127.
+ * Any other tag makes lib0's readAny throw. */
+typedef enum lib0_any_tag {
+  LIB0_ANY_UINT8ARRAY = 116, /* varUint8Array */
+  LIB0_ANY_ARRAY = 117,      /* varUint(count), count x Any */
+  LIB0_ANY_OBJECT = 118,     /* varUint(count), count x (varString key, Any) */
+  LIB0_ANY_STRING = 119,     /* varString */
+  LIB0_ANY_TRUE = 120,
+  LIB0_ANY_FALSE = 121,
+  LIB0_ANY_BIGINT = 122,     /* 8 bytes big-endian, signed */
+  LIB0_ANY_FLOAT64 = 123,    /* 8 bytes big-endian */
+  LIB0_ANY_FLOAT32 = 124,    /* 4 bytes big-endian */
+  LIB0_ANY_INT = 125,        /* varInt */
+  LIB0_ANY_NULL = 126,
+  LIB0_ANY_UNDEFINED = 127,
+} lib0_any_tag;
+
+/* Big-endian payloads of Any numbers. */
+static inline uint64_t yjs_be64(const uint8_t *p) {
+  uint64_t x = 0;
+  for (int i = 0; i < 8; i++) x = x << 8 | p[i];
+  return x;
+}
+static inline float yjs_be_f32(const uint8_t *p) {
+  uint32_t x = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+  float f;
+  memcpy(&f, &x, 4);
+  return f;
+}
+static inline double yjs_be_f64(const uint8_t *p) {
+  uint64_t x = yjs_be64(p);
+  double f;
+  memcpy(&f, &x, 8);
+  return f;
+}
+
 /* UTF-8 helpers. Strings held by the engine are always valid UTF-8. */
 bool yjs_utf8_valid(const uint8_t *p, size_t n, uint64_t *units);
 /* Byte offset of UTF-16 unit `units` in valid UTF-8 s. *mid is set when that unit boundary falls
  * inside a 4-byte sequence (between the two surrogates); the offset then points at the start of
  * that sequence. */
 size_t yjs_utf8_offset(const uint8_t *s, size_t n, uint64_t units, bool *mid);
+/* U+FFFD in UTF-8: what ContentString.splice leaves of a surrogate pair it cuts. */
+extern const uint8_t yjs_fffd[3];
 /* Validate one JSON text (JSON.parse rules). */
 bool yjs_json_valid(const uint8_t *p, size_t n);
+/* Skip JSON whitespace (the four characters JSON.parse allows). */
+static inline const uint8_t *yjs_json_ws(const uint8_t *p, const uint8_t *end) {
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+  return p;
+}
+/* Byte order of two byte strings (a shorter prefix first). */
+static inline int yslice_cmp(yslice a, yslice b) {
+  size_t n = a.n < b.n ? a.n : b.n;
+  int c = n ? memcmp(a.p, b.p, n) : 0;
+  if (c) return c;
+  return a.n < b.n ? -1 : a.n > b.n;
+}
 
 /* Skip `count` elements in a region of concatenated Any values / varStrings that was validated
  * before; returns the remaining region. */
@@ -121,6 +179,17 @@ enum {
   YT_XML_TEXT = 6,
   YT_ROOT = 255 /* a root type whose kind is unknown (server side) */
 };
+
+/* The info byte that opens every struct: the content ref (YC_*) in the low five bits, and for an
+ * item which of origin, right origin and parentSub follow. */
+enum {
+  YINFO_CREF = 0x1f,    /* mask of the content ref */
+  YINFO_SUB = 0x20,     /* has a parentSub (on the wire only together with parent info) */
+  YINFO_RORIGIN = 0x40, /* a right origin ID follows */
+  YINFO_ORIGIN = 0x80   /* an origin ID follows */
+};
+/* Parent info (written when neither origin is): varUint(1) + root name, or varUint(0) + ID. */
+enum { YPARENT_ID = 0, YPARENT_NAME = 1 };
 
 /* record flags */
 #define YR_ORIGIN 0x01
@@ -186,8 +255,31 @@ void ygroupw_rec(ygroupw *w, const yrec *r, uint64_t offset);
 void ygroupw_finish(ygroupw *w, ybuf *dst);
 void ygroupw_free(ygroupw *w);
 
-/* Write the parts of an item header: info, origins, parent info. */
+/* Write the content of a record from unit `offset` on. */
 void yjs_write_rec_content(ybuf *b, const yrec *r, uint64_t offset);
+/* ContentDoc options the way yjs re-creates them (update.c). */
+void yjs__write_doc_opts(ybuf *b, yslice opts);
+
+/* The start of an item written from unit `offset` on (Item.write, for a record or a block alike):
+ * the info byte, the origin -- for a cut item (offset > 0) the unit just before the cut -- and the
+ * right origin. origin / rorigin are NULL when absent. Returns true when parent info must follow
+ * (neither origin written). */
+static inline bool yjs_write_item_head(ybuf *b, uint8_t cref, bool sub, uint64_t client,
+                                       uint64_t clock, uint64_t offset, const yjs_id *origin,
+                                       const yjs_id *rorigin) {
+  bool has_origin = offset > 0 || origin;
+  ybuf_u8(b, (uint8_t)(cref | (has_origin ? YINFO_ORIGIN : 0) | (rorigin ? YINFO_RORIGIN : 0) |
+                       (sub ? YINFO_SUB : 0)));
+  if (has_origin) {
+    ybuf_var_uint(b, offset > 0 ? client : origin->client);
+    ybuf_var_uint(b, offset > 0 ? clock + offset - 1 : origin->clock);
+  }
+  if (rorigin) {
+    ybuf_var_uint(b, rorigin->client);
+    ybuf_var_uint(b, rorigin->clock);
+  }
+  return !has_origin && !rorigin;
+}
 
 /* --- delete sets --------------------------------------------------------------------------- */
 void yds_add(yds *ds, uint64_t client, uint64_t clock, uint64_t len);
@@ -360,11 +452,80 @@ static inline void ytype_key_first_set(ytype *t, ykey *k, struct yblock *b) {
   t->last_key = k;
 }
 
+/* --- the running transaction (transaction.c begins and commits it) ------------------------ */
+/* Remember c's state before the transaction the first time the transaction adds to c. */
+static inline void ytx_touch(yjs_doc *doc, yclient *c) {
+  if (c->tx_gen == doc->tx_gen) return;
+  c->tx_gen = doc->tx_gen;
+  c->tx_before = yclient_state(c);
+  YJS_GROW(doc->tx_clients, doc->tx_clients_cap, doc->ntx_clients + 1);
+  doc->tx_clients[doc->ntx_clients++] = c;
+}
+/* A client's state before the transaction (transaction.beforeState). */
+static inline uint64_t ytx_before_state(const yjs_doc *doc, const yclient *c) {
+  if (!c) return 0;
+  return c->tx_gen == doc->tx_gen ? c->tx_before : yclient_state(c);
+}
+/* transaction._mergeStructs.push(b): the cleanup tries to merge b with its left neighbour. */
+static inline void ytx_merge_add(yjs_doc *doc, const yblock *b) {
+  YJS_GROW(doc->tx_merge, doc->tx_merge_cap, doc->ntx_merge + 1);
+  doc->tx_merge[doc->ntx_merge].client = b->client;
+  doc->tx_merge[doc->ntx_merge].clock = b->clock;
+  doc->ntx_merge++;
+}
+
+/* store.c, lookups (StructStore.js getItem, getItemCleanStart, getItemCleanEnd) */
+/* The block holding id, or NULL if id is not known. */
+static inline yblock *ystore_get_item(const yjs_doc *doc, yjs_id id) {
+  const yclient *c = ystore_client(doc, id.client);
+  if (!c || id.clock >= yclient_state(c)) return NULL;
+  return c->blocks[yclient_find(c, id.clock)];
+}
+/* splitItem: cut c->blocks[idx] before its unit d (0 < d < len); the right part goes into the
+ * array after it and onto the transaction's merge list. Returns the right part. */
+yblock *ystore_split(yjs_doc *doc, yclient *c, size_t idx, uint64_t d);
+/* The block starting / ending at id, split there if needed (a GC struct is never split).
+ * id must be known. */
+yblock *ystore_get_clean_start(yjs_doc *doc, yjs_id id);
+yblock *ystore_get_clean_end(yjs_doc *doc, yjs_id id);
+
 /* integrate.c */
+/* What Item.getMissing resolves for an item: its neighbours, and its parent and key. A NULL
+ * parent means the item is integrated as a GC struct. */
+typedef struct yresolved {
+  yblock *left, *right;
+  ytype *parent;
+  ykey *sub;
+} yresolved;
+/* Item.getMissing: the client whose struct r depends on but is missing, or -1 with rs filled. */
+int64_t yitem_get_missing(yjs_doc *doc, const yrec *r, yresolved *rs);
+/* Item.getMissing for a struct that is already fully known (see integrate.c). */
+int64_t yitem_known_missing(yjs_doc *doc, const yrec *r);
+/* Item.integrate: place r (already sliced to its unknown part) with YATA. */
+void yitem_integrate(yjs_doc *doc, const yrec *r, const yresolved *rs);
+/* GC.integrate: append a GC struct. */
+void ydoc_integrate_gc(yjs_doc *doc, uint64_t client, uint64_t clock, uint64_t len);
+
+/* delete.c */
+void yitem_delete(yjs_doc *doc, yblock *b); /* Item.delete, nested types included */
+/* readAndApplyDeleteSet: delete what ds names; what is not known yet goes to *unapplied. */
+void ydoc_apply_delete_set(yjs_doc *doc, const yds *ds, yds *unapplied);
+
+/* gc.c: the struct part of the transaction's cleanup: collect deleted content (if doc->gc), then
+ * merge what can be merged. tx_ds must be sorted and coalesced. */
+void ytx_gc_and_merge(yjs_doc *doc);
+
+/* read_update.c */
+void ydoc_read_update(yjs_doc *doc, const yupdate *u); /* inside the running transaction */
 void ydoc_free_pending(yjs_doc *doc);
 
 /* encode_state.c */
 void ydoc_write_state(const yjs_doc *doc, const ysv *sv, ybuf *out);
+/* Sort clients by id, descending (the order writers emit them in). */
+void yclients_sort_desc(yclient **cs, size_t n);
+/* One group of c's structs from `clock` on (which must be known): count, client, clock, structs;
+ * the first struct is cut at clock if it starts before. */
+void yclient_write_structs(const yclient *c, uint64_t clock, ybuf *out);
 
 /* updates.c (shared with the document's pending logic) */
 int yjs__merge(const uint8_t *const *updates, const size_t *lens, size_t n, ybuf *out,

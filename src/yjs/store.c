@@ -2,6 +2,11 @@
  * gap-free from clock 0. Lookup by ID is a binary search in the client's array; clients are
  * found through an open-addressing hash table on the client id.
  *
+ * A clean split (getItemCleanStart / getItemCleanEnd) also puts the right part on the
+ * transaction's merge list, as yjs's splitItem does: the cleanup merges the halves back unless
+ * an item was inserted between them, so a split made only to look something up does not outlive
+ * the transaction, and the struct boundaries stay those yjs has.
+ *
  * Blocks come from slabs of fixed-size cells with a free list, so integrating an item costs no
  * malloc (single characters also keep their text inline, see ybytes). */
 #include "yjs/internal.h"
@@ -82,6 +87,31 @@ void yclient_insert(yclient *c, size_t idx, yblock *b) {
 void yclient_push(yclient *c, yblock *b) {
   YJS_GROW(c->blocks, c->cap, c->n + 1);
   c->blocks[c->n++] = b;
+}
+
+yblock *ystore_split(yjs_doc *doc, yclient *c, size_t idx, uint64_t d) {
+  yblock *r = yblock_split(doc, c->blocks[idx], d);
+  yclient_insert(c, idx + 1, r);
+  ytx_merge_add(doc, r);
+  return r;
+}
+
+yblock *ystore_get_clean_start(yjs_doc *doc, yjs_id id) {
+  yclient *c = ystore_client(doc, id.client);
+  size_t idx = yclient_find(c, id.clock);
+  yblock *b = c->blocks[idx];
+  if (b->clock < id.clock && b->kind != YC_GC)
+    return ystore_split(doc, c, idx, id.clock - b->clock);
+  return b;
+}
+
+yblock *ystore_get_clean_end(yjs_doc *doc, yjs_id id) {
+  yclient *c = ystore_client(doc, id.client);
+  size_t idx = yclient_find(c, id.clock);
+  yblock *b = c->blocks[idx];
+  if (id.clock != b->clock + b->len - 1 && b->kind != YC_GC)
+    ystore_split(doc, c, idx, id.clock - b->clock + 1);
+  return b;
 }
 
 yblock *yblock_alloc(yjs_doc *doc) {
