@@ -8,8 +8,6 @@
 
 #include <stdlib.h>
 
-static const uint8_t FFFD[3] = {0xef, 0xbf, 0xbd};
-
 void ybytes_set(ybytes *b, const uint8_t *p, size_t n) {
   if (n <= YBYTES_INLINE) {
     if (n) memmove(b->u.inl, p, n);
@@ -65,15 +63,13 @@ void yblock_content_free(yblock *b) {
   }
 }
 
-void yjs__write_doc_opts(ybuf *b, yslice opts);
-
 void yblock_set_content_from_rec(yjs_doc *doc, yblock *b, const yrec *r) {
   (void)doc;
   b->kind = r->cref;
   switch (r->cref) {
     case YC_STRING:
       if (r->flags & YR_FFFD) {
-        ybytes_set(&b->c.bytes, FFFD, 3);
+        ybytes_set(&b->c.bytes, yjs_fffd, 3);
         ybytes_append(&b->c.bytes, r->a.p, r->a.n);
       } else {
         ybytes_set(&b->c.bytes, r->a.p, r->a.n);
@@ -150,10 +146,10 @@ yblock *yblock_split(yjs_doc *doc, yblock *b, uint64_t d) {
       bool mid;
       size_t off = str_offset(p, n, b->len, d, &mid);
       if (mid) {
-        ybytes_set(&r->c.bytes, FFFD, 3);
+        ybytes_set(&r->c.bytes, yjs_fffd, 3);
         ybytes_append(&r->c.bytes, p + off + 4, n - off - 4);
         /* left: bytes before the pair + U+FFFD (fits: 4 bytes were there) */
-        memcpy(p + off, FFFD, 3);
+        memcpy(p + off, yjs_fffd, 3);
         b->c.bytes.n = (uint32_t)(off + 3);
       } else {
         ybytes_set(&r->c.bytes, p + off, n - off);
@@ -211,13 +207,13 @@ bool yblock_merge(yblock *l, yblock *r) {
 static void write_parent_info(const yblock *b, ybuf *out) {
   const ytype *p = b->parent;
   if (!p || !p->item) {
-    ybuf_var_uint(out, 1);
+    ybuf_var_uint(out, YPARENT_NAME);
     if (p)
       ybuf_var_bytes(out, p->name, p->name_len);
     else
-      ybuf_var_uint(out, 0);
+      ybuf_var_uint(out, 0); /* no parent: an empty name */
   } else {
-    ybuf_var_uint(out, 0);
+    ybuf_var_uint(out, YPARENT_ID);
     ybuf_var_uint(out, p->item->client);
     ybuf_var_uint(out, p->item->clock);
   }
@@ -230,19 +226,10 @@ void yblock_write(const yblock *b, ybuf *out, uint64_t offset) {
     ybuf_var_uint(out, b->len - offset);
     return;
   }
-  bool has_origin = offset > 0 || (b->flags & YB_ORIGIN);
-  bool has_rorigin = (b->flags & YB_RORIGIN) != 0;
-  ybuf_u8(out, (uint8_t)(b->kind | (has_origin ? 0x80 : 0) | (has_rorigin ? 0x40 : 0) |
-                         (b->sub ? 0x20 : 0)));
-  if (has_origin) {
-    ybuf_var_uint(out, offset > 0 ? b->client : b->origin.client);
-    ybuf_var_uint(out, offset > 0 ? b->clock + offset - 1 : b->origin.clock);
-  }
-  if (has_rorigin) {
-    ybuf_var_uint(out, b->rorigin.client);
-    ybuf_var_uint(out, b->rorigin.clock);
-  }
-  if (!has_origin && !has_rorigin) write_parent_info(b, out);
+  if (yjs_write_item_head(out, b->kind, b->sub != NULL, b->client, b->clock, offset,
+                          (b->flags & YB_ORIGIN) ? &b->origin : NULL,
+                          (b->flags & YB_RORIGIN) ? &b->rorigin : NULL))
+    write_parent_info(b, out);
   const uint8_t *p = b->kind == YC_TYPE ? NULL : ybytes_cptr(&b->c.bytes);
   size_t n = b->kind == YC_TYPE ? 0 : b->c.bytes.n;
   switch (b->kind) {
@@ -256,7 +243,7 @@ void yblock_write(const yblock *b, ybuf *out, uint64_t offset) {
       size_t off = str_offset(p, n, b->len, offset, &mid);
       if (mid) {
         ybuf_var_uint(out, n - off - 4 + 3);
-        ybuf_write(out, FFFD, 3);
+        ybuf_write(out, yjs_fffd, 3);
         ybuf_write(out, p + off + 4, n - off - 4);
       } else {
         ybuf_var_bytes(out, p + off, n - off);

@@ -194,29 +194,28 @@ int ydec_any(ydec *d, int depth) {
   if (depth > YJS_MAX_DEPTH) return YJS_EANY;
   if ((rc = ydec_u8(d, &tag))) return rc;
   switch (tag) {
-    case 127: /* undefined */
-    case 126: /* null */
-    case 121: /* false */
-    case 120: /* true */
-      return 0;
-    case 125: return ydec_var_int(d, NULL, NULL);
-    case 124: return ydec_bytes(d, 4, &p);
-    case 123:
-    case 122: return ydec_bytes(d, 8, &p);
-    case 119: return ydec_var_string(d, &s, NULL);
-    case 118:
+    case LIB0_ANY_UNDEFINED:
+    case LIB0_ANY_NULL:
+    case LIB0_ANY_FALSE:
+    case LIB0_ANY_TRUE: return 0;
+    case LIB0_ANY_INT: return ydec_var_int(d, NULL, NULL);
+    case LIB0_ANY_FLOAT32: return ydec_bytes(d, 4, &p);
+    case LIB0_ANY_FLOAT64:
+    case LIB0_ANY_BIGINT: return ydec_bytes(d, 8, &p);
+    case LIB0_ANY_STRING: return ydec_var_string(d, &s, NULL);
+    case LIB0_ANY_OBJECT:
       if ((rc = ydec_var_uint(d, &n))) return rc;
       for (uint64_t i = 0; i < n; i++) {
         if ((rc = ydec_var_string(d, &s, NULL))) return rc;
         if ((rc = ydec_any(d, depth + 1))) return rc;
       }
       return 0;
-    case 117:
+    case LIB0_ANY_ARRAY:
       if ((rc = ydec_var_uint(d, &n))) return rc;
       for (uint64_t i = 0; i < n; i++)
         if ((rc = ydec_any(d, depth + 1))) return rc;
       return 0;
-    case 116: return ydec_var_bytes(d, &s);
+    case LIB0_ANY_UINT8ARRAY: return ydec_var_bytes(d, &s);
     default: return YJS_EANY;
   }
 }
@@ -241,6 +240,8 @@ yslice yjs_skip_var_strings(yslice s, uint64_t count) {
 }
 
 /* --- UTF-8 ----------------------------------------------------------------------------------- */
+const uint8_t yjs_fffd[3] = {0xef, 0xbf, 0xbd};
+
 bool yjs_utf8_valid(const uint8_t *s, size_t n, uint64_t *units) {
   uint64_t u = 0;
   size_t i = 0;
@@ -313,15 +314,12 @@ size_t yjs_utf8_offset(const uint8_t *s, size_t n, uint64_t units, bool *mid) {
   return i < n ? i : n;
 }
 
-/* --- JSON validation (JSON.parse grammar) ------------------------------------------------------ */
+/* --- JSON validation (JSON.parse grammar) ----------------------------------------------------- */
 typedef struct jv {
   const uint8_t *p, *end;
 } jv;
 
-static void jv_ws(jv *j) {
-  while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-    j->p++;
-}
+static void jv_ws(jv *j) { j->p = yjs_json_ws(j->p, j->end); }
 
 static bool jv_lit(jv *j, const char *lit) {
   size_t n = strlen(lit);

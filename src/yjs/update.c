@@ -34,7 +34,6 @@ static int read_content(ydec *d, yrec *r) {
   int rc = 0;
   uint64_t n, units;
   yslice s;
-  ydec sub;
   switch (r->cref) {
     case YC_DELETED:
       return ydec_var_uint(d, &r->len);
@@ -91,12 +90,11 @@ static int read_content(ydec *d, yrec *r) {
     case YC_DOC: {
       if ((rc = ydec_var_string(d, &r->a, NULL))) return rc;
       const uint8_t *start = d->p;
-      if (d->p < d->end && *d->p != 118) return YJS_EANY; /* options must be an object */
+      if (d->p < d->end && *d->p != LIB0_ANY_OBJECT) return YJS_EANY; /* options: an object */
       if ((rc = ydec_any(d, 0))) return rc;
       r->b.p = start;
       r->b.n = (size_t)(d->p - start);
       r->len = 1;
-      (void)sub;
       return 0;
     }
     default:
@@ -139,7 +137,7 @@ int yupdate_decode(yupdate *u, const uint8_t *data, size_t len, bool strict, yjs
       uint8_t info;
       what = "struct";
       if ((rc = ydec_u8(&d, &info))) goto fail;
-      uint8_t cref = info & 0x1f;
+      uint8_t cref = info & YINFO_CREF;
       if (cref == YC_GC) {
         r.kind = YREC_GC;
         if ((rc = ydec_var_uint(&d, &r.len))) goto fail;
@@ -157,25 +155,25 @@ int yupdate_decode(yupdate *u, const uint8_t *data, size_t len, bool strict, yjs
         r.kind = YREC_ITEM;
         r.cref = cref;
         what = "item";
-        if (info & 0x80) {
+        if (info & YINFO_ORIGIN) {
           if ((rc = read_id(&d, &r.origin))) goto fail;
           r.flags |= YR_ORIGIN;
         }
-        if (info & 0x40) {
+        if (info & YINFO_RORIGIN) {
           if ((rc = read_id(&d, &r.rorigin))) goto fail;
           r.flags |= YR_RORIGIN;
         }
-        if (!(info & 0xc0)) {
-          uint64_t is_root;
-          if ((rc = ydec_var_uint(&d, &is_root))) goto fail;
-          if (is_root == 1) {
+        if (!(info & (YINFO_ORIGIN | YINFO_RORIGIN))) {
+          uint64_t parent_info;
+          if ((rc = ydec_var_uint(&d, &parent_info))) goto fail;
+          if (parent_info == YPARENT_NAME) {
             if ((rc = ydec_var_string(&d, &r.parent_name, NULL))) goto fail;
             r.flags |= YR_PARENT_NAME;
           } else {
             if ((rc = read_id(&d, &r.parent_id))) goto fail;
             r.flags |= YR_PARENT_ID;
           }
-          if (info & 0x20) {
+          if (info & YINFO_SUB) {
             if ((rc = ydec_var_string(&d, &r.sub, NULL))) goto fail;
             r.flags |= YR_SUB;
           }
@@ -270,57 +268,50 @@ void yrec_slice(yrec *r, uint64_t d) {
 }
 
 /* --- writing --------------------------------------------------------------------------------- */
-static const uint8_t FFFD[3] = {0xef, 0xbf, 0xbd};
-
 /* JS truthiness of an encoded Any value. */
 static bool any_truthy(const uint8_t *p, size_t n) {
   if (!n) return false;
   ydec d;
   ydec_init(&d, p + 1, n - 1);
   switch (p[0]) {
-    case 127:
-    case 126:
-    case 121: return false;
-    case 120: return true;
-    case 125: {
+    case LIB0_ANY_UNDEFINED:
+    case LIB0_ANY_NULL:
+    case LIB0_ANY_FALSE: return false;
+    case LIB0_ANY_TRUE: return true;
+    case LIB0_ANY_INT: {
       int64_t v = 0;
       ydec_var_int(&d, &v, NULL);
       return v != 0;
     }
-    case 124: {
+    case LIB0_ANY_FLOAT32: {
       if (n < 5) return false;
-      uint32_t b = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
-      float f;
-      memcpy(&f, &b, 4);
+      float f = yjs_be_f32(p + 1);
       return f != 0 && f == f;
     }
-    case 123: {
+    case LIB0_ANY_FLOAT64: {
       if (n < 9) return false;
-      uint64_t b = 0;
-      for (int i = 1; i <= 8; i++) b = b << 8 | p[i];
-      double f;
-      memcpy(&f, &b, 8);
+      double f = yjs_be_f64(p + 1);
       return f != 0 && f == f;
     }
-    case 122: {
+    case LIB0_ANY_BIGINT: {
       for (size_t i = 1; i < n && i <= 8; i++)
         if (p[i]) return true;
       return false;
     }
-    case 119: return n > 1 && p[1] != 0;
+    case LIB0_ANY_STRING: return n > 1 && p[1] != 0;
     default: return true;
   }
 }
 
 /* ContentDoc options as yjs re-creates them: gc:false, autoLoad:true, meta, in that order. */
-static void write_doc_opts(ybuf *b, yslice opts) {
+void yjs__write_doc_opts(ybuf *b, yslice opts) {
   ydec d;
   ydec_init(&d, opts.p, opts.n);
   uint8_t tag;
   uint64_t n = 0;
   const uint8_t *gcv = NULL, *alv = NULL, *metav = NULL;
   size_t gcn = 0, aln = 0, metan = 0;
-  if (!ydec_u8(&d, &tag) && tag == 118 && !ydec_var_uint(&d, &n)) {
+  if (!ydec_u8(&d, &tag) && tag == LIB0_ANY_OBJECT && !ydec_var_uint(&d, &n)) {
     for (uint64_t i = 0; i < n; i++) {
       yslice key;
       if (ydec_var_bytes(&d, &key)) break;
@@ -339,18 +330,18 @@ static void write_doc_opts(ybuf *b, yslice opts) {
       }
     }
   }
-  bool gc_false = gcv && gcv[0] != 127 && !any_truthy(gcv, gcn);
+  bool gc_false = gcv && gcv[0] != LIB0_ANY_UNDEFINED && !any_truthy(gcv, gcn);
   bool autoload = alv && any_truthy(alv, aln);
-  bool meta = metav && metav[0] != 127 && metav[0] != 126;
-  ybuf_u8(b, 118);
+  bool meta = metav && metav[0] != LIB0_ANY_UNDEFINED && metav[0] != LIB0_ANY_NULL;
+  ybuf_u8(b, LIB0_ANY_OBJECT);
   ybuf_var_uint(b, (uint64_t)gc_false + autoload + meta);
   if (gc_false) {
     ybuf_var_bytes(b, "gc", 2);
-    ybuf_u8(b, 121);
+    ybuf_u8(b, LIB0_ANY_FALSE);
   }
   if (autoload) {
     ybuf_var_bytes(b, "autoLoad", 8);
-    ybuf_u8(b, 120);
+    ybuf_u8(b, LIB0_ANY_TRUE);
   }
   if (meta) {
     ybuf_var_bytes(b, "meta", 4);
@@ -380,7 +371,7 @@ void yjs_write_rec_content(ybuf *b, const yrec *r, uint64_t offset) {
       if (offset) string_tail(&a, &flags, offset);
       bool fffd = (flags & YR_FFFD) != 0;
       ybuf_var_uint(b, a.n + (fffd ? 3 : 0));
-      if (fffd) ybuf_write(b, FFFD, 3);
+      if (fffd) ybuf_write(b, yjs_fffd, 3);
       ybuf_write(b, a.p, a.n);
       break;
     }
@@ -395,15 +386,11 @@ void yjs_write_rec_content(ybuf *b, const yrec *r, uint64_t offset) {
       break;
     case YC_DOC:
       ybuf_var_bytes(b, r->a.p, r->a.n);
-      write_doc_opts(b, r->b);
+      yjs__write_doc_opts(b, r->b);
       break;
     default: break;
   }
 }
-
-/* Exposed for the document's ContentDoc storage. */
-void yjs__write_doc_opts(ybuf *b, yslice opts);
-void yjs__write_doc_opts(ybuf *b, yslice opts) { write_doc_opts(b, opts); }
 
 static void write_rec(ybuf *b, const yrec *r, uint64_t offset) {
   if (r->kind == YREC_GC || r->kind == YREC_SKIP) {
@@ -411,30 +398,15 @@ static void write_rec(ybuf *b, const yrec *r, uint64_t offset) {
     ybuf_var_uint(b, r->len - offset);
     return;
   }
-  bool has_origin = offset > 0 || (r->flags & YR_ORIGIN);
-  bool has_rorigin = (r->flags & YR_RORIGIN) != 0;
-  uint8_t info = (uint8_t)(r->cref | (has_origin ? 0x80 : 0) | (has_rorigin ? 0x40 : 0) |
-                           ((r->flags & YR_SUB) ? 0x20 : 0));
-  ybuf_u8(b, info);
-  if (has_origin) {
-    if (offset > 0) {
-      ybuf_var_uint(b, r->client);
-      ybuf_var_uint(b, r->clock + offset - 1);
-    } else {
-      ybuf_var_uint(b, r->origin.client);
-      ybuf_var_uint(b, r->origin.clock);
-    }
-  }
-  if (has_rorigin) {
-    ybuf_var_uint(b, r->rorigin.client);
-    ybuf_var_uint(b, r->rorigin.clock);
-  }
-  if (!has_origin && !has_rorigin) {
+  bool parent_info = yjs_write_item_head(b, r->cref, (r->flags & YR_SUB) != 0, r->client, r->clock,
+                                         offset, (r->flags & YR_ORIGIN) ? &r->origin : NULL,
+                                         (r->flags & YR_RORIGIN) ? &r->rorigin : NULL);
+  if (parent_info) {
     if (r->flags & YR_PARENT_NAME) {
-      ybuf_var_uint(b, 1);
+      ybuf_var_uint(b, YPARENT_NAME);
       ybuf_var_bytes(b, r->parent_name.p, r->parent_name.n);
     } else {
-      ybuf_var_uint(b, 0);
+      ybuf_var_uint(b, YPARENT_ID);
       ybuf_var_uint(b, r->parent_id.client);
       ybuf_var_uint(b, r->parent_id.clock);
     }
