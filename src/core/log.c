@@ -47,3 +47,14 @@ void log_write(log_level_t level, const char *fmt, ...) {
   ssize_t w = write(STDERR_FILENO, line, len);
   (void)w;
 }
+
+bool log_limit_due(log_limit_t *l, uint64_t now_ms, uint64_t interval_ms, uint64_t *skipped) {
+  if (l->last_ms && now_ms - l->last_ms < interval_ms) {
+    l->skipped++;
+    return false;
+  }
+  *skipped = l->skipped;
+  l->skipped = 0;
+  l->last_ms = now_ms ? now_ms : 1;
+  return true;
+}

@@ -1,12 +1,16 @@
 #include "net/conn.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/vec.h"
 #include "net/http_handler.h"
+#include "net/ip_limit.h"
 #include "net/worker.h"
 #include "ws/ws_frame.h"
 
@@ -14,16 +18,56 @@ static void conn_on_close(uv_handle_t *h);
 static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
 static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void conn_start_write(conn_t *c);
+static void conn_send_close_frame(conn_t *c, uint16_t code, const char *reason);
+static void conn_after_write(conn_t *c);
 
 
 /* --- lifecycle --------------------------------------------------------------------------------- */
 
-void conn_accept(worker_t *w) {
+/* "ip:port" and whether the address is loopback (trusted by the API without a key). */
+static void conn_set_peer(conn_t *c, const struct sockaddr_storage *ss) {
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+    uv_ip4_name(in, ip, sizeof ip);
+    port = ntohs(in->sin_port);
+    c->peer_loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+    uv_ip6_name(in6, ip, sizeof ip);
+    port = ntohs(in6->sin6_port);
+    c->peer_loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+                       (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+  }
+  snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
+}
+
+/* Admission: the server-wide connection cap, then the per-address cap. A refused connection is
+ * still answered (503 with a reason, then a lingering close) so that the client learns why. */
+static const char *conn_admit(conn_t *c) {
+  server_t *srv = c->w->server;
+  if ((size_t)atomic_fetch_add(&srv->open_conns, 1) >= srv->cfg.max_connections) {
+    atomic_fetch_sub(&srv->open_conns, 1);
+    return "server at its connection limit";
+  }
+  char ip[INET6_ADDRSTRLEN];
+  ip_of_peer(c->peer, ip, sizeof ip);
+  if (!ip_limit_enter(&srv->conns_per_ip, ip)) {
+    atomic_fetch_sub(&srv->open_conns, 1);
+    return "too many connections from this address";
+  }
+  c->admitted = true;
+  return NULL;
+}
+
+void conn_open(worker_t *w, int fd, const struct sockaddr_storage *ss) {
   conn_t *c = xcalloc(1, sizeof *c);
   uv_tcp_init(&w->loop, &c->tcp);
   c->tcp.data = c;
   c->w = w;
-  if (uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd);
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     return;
   }
@@ -32,26 +76,7 @@ void conn_accept(worker_t *w) {
   c->state = CONN_HTTP;
   c->last_rx_ms = uv_now(&w->loop);
   uv_tcp_nodelay(&c->tcp, 1);
-
-  struct sockaddr_storage ss;
-  int sslen = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sslen) == 0) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-      struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-      uv_ip4_name(in, ip, sizeof ip);
-      port = ntohs(in->sin_port);
-      c->peer_loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    } else if (ss.ss_family == AF_INET6) {
-      struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-      uv_ip6_name(in6, ip, sizeof ip);
-      port = ntohs(in6->sin6_port);
-      c->peer_loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
-                         (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
-    }
-    snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-  }
+  conn_set_peer(c, ss);
 
   dict_set(&w->conns_by_id, (const char *)&c->id, sizeof c->id, c);
   c->next = w->conns;
@@ -59,6 +84,17 @@ void conn_accept(worker_t *w) {
   w->conns = c;
   atomic_fetch_add(&w->connections, 1);
   uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+  const char *refused = conn_admit(c);
+  if (refused) {
+    server_t *srv = w->server;
+    uint64_t skipped;
+    if (log_limit_due(&w->refusal_log, uv_now(&w->loop), 1000, &skipped))
+      log_warn("conn %s: refused: %s (%zu open, limit %zu per server, %zu per address; %llu "
+               "more refusals not logged)", c->peer, refused, (size_t)atomic_load(&srv->open_conns),
+               srv->cfg.max_connections, srv->cfg.max_conns_per_ip, (unsigned long long)skipped);
+    http_respond_error_with(c, 503, refused, "Retry-After: 1\r\n");
+    return;
+  }
   log_debug("conn %s: accepted", c->peer);
 }
 
@@ -105,28 +141,62 @@ static void conn_on_close(uv_handle_t *h) {
   buf_free(&c->rbuf);
   if (c->ws.max_message_size) ws_parser_free(&c->ws);
   atomic_fetch_sub(&w->connections, 1);
+  if (c->admitted) {
+    char ip[INET6_ADDRSTRLEN];
+    ip_of_peer(c->peer, ip, sizeof ip);
+    ip_limit_leave(&w->server->conns_per_ip, ip);
+    atomic_fetch_sub(&w->server->open_conns, 1);
+  }
   log_debug("conn %s: closed", c->peer);
   free(c);
 }
 
 /* --- output ------------------------------------------------------------------------------------ */
 
-void conn_send(conn_t *c, frame_t *f) {
-  if (c->state == CONN_CLOSED || (c->state == CONN_CLOSING && c->close_after_write)) return;
-  size_t cap = c->w->server->cfg.max_queue;
-  if (c->queued_bytes + f->len > cap) {
-    log_warn("conn %s: output queue over %zu bytes (client not reading); disconnecting",
-             c->peer, cap);
-    /* Not conn_close() here: we may be inside phx_pubsub_deliver_local() for this very topic,
-     * and closing unsubscribes this socket's channels (possibly freeing the topic) under the
-     * loop's feet. Send nothing more; the next sweep tick closes the connection. */
+/* The slow-consumer rule (Redis's client-output-buffer-limit, hard and soft with seconds): a
+ * socket whose unsent bytes pass --max-queue-hard, or stay above --max-queue for longer than
+ * --queue-grace, does not read what it is sent. One large message (a document's sync step 2, a
+ * burst of broadcasts within one loop iteration) may exceed --max-queue: a client that reads
+ * drains it well within the grace and is never cut.
+ *
+ * Eviction may be decided inside a broadcast's delivery loop, so nothing is torn down here: the
+ * unsent frames are dropped (not the one being written), a close frame 1013 is queued best effort,
+ * and the sweep closes the connection if the client does not take it within 2 s. */
+static void conn_evict_slow(conn_t *c, const char *why) {
+  const server_config_t *cfg = &c->w->server->cfg;
+  uint64_t now = uv_now(&c->w->loop);
+  log_warn("conn %s: slow consumer: %zu bytes unsent%s%llu ms (limits: %zu bytes for %u ms, %zu "
+           "bytes at any time); %s; disconnecting with 1013", c->peer, c->queued_bytes,
+           c->over_since_ms ? ", over the soft limit for " : "",
+           c->over_since_ms ? (unsigned long long)(now - c->over_since_ms) : 0ULL,
+           cfg->max_queue, cfg->queue_grace_ms, cfg->max_queue_hard, why);
+  for (size_t i = 0; i < c->outq_len; i++) c->queued_bytes -= c->outq[i]->len;
+  conn_drop_frames(c->outq, &c->outq_len);
+  c->over_since_ms = 0;
+  bool ws = c->state == CONN_WS;
+  c->state = CONN_CLOSING;
+  c->closing_since_ms = now;
+  if (ws) {
+    c->state = CONN_WS; /* let the close frame through conn_send */
+    conn_send_close_frame(c, WS_CLOSE_TRY_LATER, "slow consumer");
     c->state = CONN_CLOSING;
-    c->close_after_write = true;
-    c->closing_since_ms = 0;
+  }
+  c->close_after_write = true;
+}
+
+void conn_send(conn_t *c, frame_t *f) {
+  if (c->state == CONN_CLOSED || c->state == CONN_LINGER ||
+      (c->state == CONN_CLOSING && c->close_after_write))
+    return;
+  const server_config_t *cfg = &c->w->server->cfg;
+  if (c->queued_bytes + f->len > cfg->max_queue_hard) {
+    conn_evict_slow(c, "the hard limit would be passed");
     return;
   }
   VEC_PUSH(c->outq, c->outq_len, c->outq_cap, 8, frame_ref(f));
   c->queued_bytes += f->len;
+  if (c->queued_bytes > cfg->max_queue && !c->over_since_ms)
+    c->over_since_ms = uv_now(&c->w->loop) | 1; /* never 0: 0 means "not over" */
   atomic_fetch_add_explicit(&c->w->bytes_out, f->len, memory_order_relaxed);
   if (!c->in_flushq) {
     c->in_flushq = true;
@@ -143,14 +213,51 @@ static void conn_on_write(uv_write_t *req, int status) {
   }
   c->inflight_len = 0;
   c->writing = false;
+  if (c->queued_bytes <= c->w->server->cfg.max_queue) c->over_since_ms = 0;
   if (c->state == CONN_CLOSED) return;
   if (status < 0) {
     log_debug("conn %s: write failed: %s", c->peer, uv_strerror(status));
     conn_close(c);
     return;
   }
+  conn_after_write(c);
+}
+
+/* --- lingering close ---------------------------------------------------------------------------
+ * After an error answer (an HTTP 4xx/5xx, a WebSocket close for a protocol error, a refusal) the
+ * client may still be sending — the rest of a 20 MB body, of a 9 MB message. Closing now, with
+ * its bytes unread, makes the kernel send a reset, and the client sees ECONNRESET or 1006 instead
+ * of our answer. So, like nginx's lingering_close: once the answer is written, shut down our
+ * side (the client reads the answer, then EOF), read and discard what still comes, and close on
+ * the client's EOF or after CONN_LINGER_MS / CONN_LINGER_BYTES, whichever comes first. */
+#define CONN_LINGER_MS 5000
+#define CONN_LINGER_BYTES ((size_t)64 << 20)
+
+static void conn_on_shutdown(uv_shutdown_t *req, int status) {
+  conn_t *c = req->data;
+  free(req);
+  if (c->state == CONN_CLOSED) return;
+  if (status < 0) conn_close(c);
+}
+
+static void conn_linger(conn_t *c) {
+  uv_shutdown_t *req = xmalloc(sizeof *req);
+  req->data = c;
+  if (uv_shutdown(req, (uv_stream_t *)&c->tcp, conn_on_shutdown) < 0) {
+    free(req);
+    conn_close(c);
+    return;
+  }
+  conn_release_phx(c);
+  c->state = CONN_LINGER;
+  c->linger_since_ms = uv_now(&c->w->loop);
+  c->linger_bytes = 0;
+  buf_free(&c->rbuf); /* nothing more is parsed */
+}
+
+static void conn_after_write(conn_t *c) {
   if (c->outq_len) conn_start_write(c);
-  else if (c->close_after_write) conn_close(c);
+  else if (c->close_after_write && c->state != CONN_LINGER) conn_linger(c);
 }
 
 /* Hand everything queued to one uv_write (writev). The queues swap roles, so steady state
@@ -188,8 +295,7 @@ static void conn_start_write(conn_t *c) {
 void conn_flush(conn_t *c) {
   c->in_flushq = false;
   if (c->state == CONN_CLOSED || c->writing) return;
-  if (c->outq_len) conn_start_write(c);
-  else if (c->close_after_write) conn_close(c);
+  conn_after_write(c);
 }
 
 /* --- WebSocket ---------------------------------------------------------------------------------- */
@@ -298,12 +404,14 @@ static size_t conn_ws_input(conn_t *c, uint8_t *buf, size_t len) {
     off += used;
     if (rc == WS_PARSE_NEED_MORE) break;
     if (rc < 0) {
-      log_warn("conn %s: WebSocket protocol error: %s", c->peer, ws_parser_strerror(rc));
-      if (c->state == CONN_WS) conn_ws_close(c, ws_parser_close_code(rc), ws_parser_strerror(rc));
-      /* More bad bytes after we failed the connection: close TCP, but only once our close
-       * frame (still queued when they arrive in the same read burst) is written. */
-      else if (c->writing || c->outq_len) c->close_after_write = true;
-      else conn_close(c);
+      if (c->state == CONN_WS) {
+        log_warn("conn %s: WebSocket protocol error: %s", c->peer, ws_parser_strerror(rc));
+        conn_ws_close(c, ws_parser_close_code(rc), ws_parser_strerror(rc));
+      }
+      /* The stream cannot be parsed any further: once our close frame is written, linger
+       * (discard what the client still sends) so that it receives the frame, not a reset. */
+      c->close_after_write = true;
+      if (!c->writing && !c->outq_len) conn_linger(c);
       return len;
     }
     conn_ws_message(c, &m);
@@ -322,6 +430,33 @@ static void conn_on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   } else {
     buf->base = c->w->read_chunk;
     buf->len = sizeof c->w->read_chunk;
+  }
+}
+
+/* Deadlines for what has begun, not only for silence: a request head must be complete within
+ * --http-timeout of its first byte, its body within that plus 1 s per 64 KiB declared; a
+ * WebSocket message within --message-timeout of its first byte plus 1 s per 64 KiB received. So
+ * a client trickling a byte every few seconds no longer holds a connection (and its buffer)
+ * forever, while a large upload at any reasonable speed completes. */
+#define CONN_BYTES_PER_S 65536
+
+static void conn_track_progress(conn_t *c, uint64_t now, size_t nread) {
+  if (c->state == CONN_HTTP) {
+    if (!c->rbuf.len && !c->http_pending) {
+      c->req_started_ms = 0; /* nothing partial is left: no request in progress */
+      c->req_allowance_ms = 0;
+    } else if (!c->req_started_ms) {
+      c->req_started_ms = now;
+    }
+  } else if (c->state == CONN_WS) {
+    bool partial = c->rbuf.len || c->ws.msg_opcode || c->ws.in_payload;
+    if (!partial) {
+      c->msg_started_ms = 0;
+      c->msg_bytes = 0;
+    } else {
+      if (!c->msg_started_ms) c->msg_started_ms = now;
+      c->msg_bytes += nread;
+    }
   }
 }
 
@@ -347,8 +482,14 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread == 0 || c->state == CONN_CLOSED) return;
-  c->last_rx_ms = uv_now(&c->w->loop);
+  uint64_t now = uv_now(&c->w->loop);
+  c->last_rx_ms = now;
   atomic_fetch_add_explicit(&c->w->bytes_in, (uint_fast64_t)nread, memory_order_relaxed);
+  if (c->state == CONN_LINGER) { /* the answer is out: what comes now is discarded */
+    c->linger_bytes += (size_t)nread;
+    if (c->linger_bytes > CONN_LINGER_BYTES) conn_close(c);
+    return;
+  }
   if (buf->base == c->w->read_chunk) {
     size_t used = conn_input(c, (uint8_t *)buf->base, (size_t)nread);
     if (used < (size_t)nread && c->state != CONN_CLOSED)
@@ -358,6 +499,8 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     size_t used = conn_input(c, c->rbuf.data, c->rbuf.len);
     if (c->state != CONN_CLOSED) buf_consume(&c->rbuf, used);
   }
+  if (c->state == CONN_CLOSED) return;
+  conn_track_progress(c, now, (size_t)nread);
   /* A drained buffer that grew for a big message goes back to the allocator. */
   if (c->rbuf.len == 0 && c->rbuf.cap > 4 * WORKER_READ_CHUNK) buf_free(&c->rbuf);
 }
@@ -371,21 +514,41 @@ void conn_resume(conn_t *c) {
 
 void conn_sweep(conn_t *c, uint64_t now) {
   const server_config_t *cfg = &c->w->server->cfg;
+  if (c->over_since_ms && now - c->over_since_ms > cfg->queue_grace_ms &&
+      (c->state == CONN_WS || c->state == CONN_HTTP)) {
+    conn_evict_slow(c, "the soft limit was held past the grace");
+    return;
+  }
   switch (c->state) {
   case CONN_HTTP:
-    if (!c->http_pending && now - c->last_rx_ms > cfg->http_timeout_ms) {
+    if (c->http_pending || c->close_after_write) break;
+    if (c->req_started_ms &&
+        now - c->req_started_ms > cfg->http_timeout_ms + c->req_allowance_ms) {
+      log_info("conn %s: HTTP request timed out (not complete after %llu ms)", c->peer,
+               (unsigned long long)(now - c->req_started_ms));
+      http_handler_timeout(c);
+    } else if (now - c->last_rx_ms > cfg->http_timeout_ms) {
       log_info("conn %s: HTTP request timed out", c->peer);
       http_handler_timeout(c);
     }
     break;
   case CONN_WS:
-    if (now - c->last_rx_ms > cfg->idle_timeout_ms) {
+    if (c->msg_started_ms && now - c->msg_started_ms >
+                                 cfg->message_timeout_ms + c->msg_bytes * 1000 / CONN_BYTES_PER_S) {
+      log_info("conn %s: message not complete after %llu ms (%zu bytes)", c->peer,
+               (unsigned long long)(now - c->msg_started_ms), c->msg_bytes);
+      conn_ws_close(c, WS_CLOSE_POLICY, "message timeout");
+      c->close_after_write = true; /* its rest cannot be parsed: linger once the close is out */
+    } else if (now - c->last_rx_ms > cfg->idle_timeout_ms) {
       log_info("conn %s: idle for %u ms", c->peer, cfg->idle_timeout_ms);
       conn_ws_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
     }
     break;
   case CONN_CLOSING:
     if (now - c->closing_since_ms > 2000) conn_close(c); /* the peer never answered our close */
+    break;
+  case CONN_LINGER:
+    if (now - c->linger_since_ms > CONN_LINGER_MS) conn_close(c);
     break;
   case CONN_CLOSED:
     break;

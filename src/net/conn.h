@@ -8,6 +8,7 @@
  * growing our memory (Redis's client-output-buffer-limit). */
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "core/buf.h"
@@ -21,6 +22,7 @@ typedef enum {
   CONN_HTTP,    /* reading request heads (and bodies) */
   CONN_WS,      /* an open WebSocket */
   CONN_CLOSING, /* we sent a close frame (or an error response) and wait for the peer */
+  CONN_LINGER,  /* answered and shut down for writing: discarding input until EOF or a limit */
   CONN_CLOSED,  /* uv_close issued; freed in its callback */
 } conn_state_t;
 
@@ -34,8 +36,15 @@ typedef struct conn {
   uint64_t id;
   char peer[64]; /* "ip:port" of an IPv6 peer fits */
   bool peer_loopback; /* 127.0.0.0/8, ::1 or ::ffff:127.x: trusted by the API without a key */
+  bool admitted;      /* counted in the server's connection caps (net/ip_limit.h) */
   uint64_t last_rx_ms;      /* loop time of the last bytes received */
   uint64_t closing_since_ms;
+  uint64_t linger_since_ms;
+  size_t linger_bytes;      /* discarded while lingering */
+  uint64_t req_started_ms;  /* first byte of the HTTP request in progress (0: none) */
+  uint64_t req_allowance_ms; /* its body's extra time */
+  uint64_t msg_started_ms;  /* first byte of the WebSocket message in progress (0: none) */
+  size_t msg_bytes;         /* received since */
   buf_t rbuf;               /* bytes received but not yet handled (an incomplete message) */
 
   /* output */
@@ -46,6 +55,7 @@ typedef struct conn {
   uv_buf_t *wbufs;
   size_t wbufs_cap;
   size_t queued_bytes;      /* outq + inflight */
+  uint64_t over_since_ms;   /* when queued_bytes went over --max-queue (0: it is not) */
   bool writing;
   bool close_after_write;   /* e.g. an HTTP error response or the echo of a client close */
   bool http_pending;        /* a request is being answered asynchronously: read no further */
@@ -58,8 +68,8 @@ typedef struct conn {
   bool in_phx;              /* inside a phx_socket call: defer freeing it */
 } conn_t;
 
-/* Accept a pending connection on the worker's listener. */
-void conn_accept(worker_t *w);
+/* A connection the worker's listener accepted (fd non-blocking); admits it or answers 503. */
+void conn_open(worker_t *w, int fd, const struct sockaddr_storage *ss);
 /* Close immediately (no close handshake). */
 void conn_close(conn_t *c);
 /* Start a WebSocket close handshake with this code; plain HTTP connections just close. */

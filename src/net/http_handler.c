@@ -250,7 +250,12 @@ size_t http_handler_input(conn_t *c, char *data, size_t len) {
     http_respond_error(c, 413, "request body too large");
     return len;
   }
-  if (len - req.head_len < body_len) return 0; /* wait for the whole body */
+  if (len - req.head_len < body_len) { /* wait for the whole body, given time for its size */
+    c->req_allowance_ms = (uint64_t)body_len * 1000 / 65536;
+    return 0;
+  }
+  c->req_started_ms = 0; /* this request is complete; the next one's clock starts with its bytes */
+  c->req_allowance_ms = 0;
   http_dispatch(c, &req, data + req.head_len, body_len);
   return req.head_len + body_len;
 }

@@ -12,6 +12,7 @@
 #include "http/http_query.h"
 #include "net/conn.h"
 #include "net/http_handler.h"
+#include "net/ip_limit.h"
 #include "net/worker.h"
 #include "phx/phx_serializer.h"
 #include "phx/phx_socket.h"
@@ -32,6 +33,8 @@ typedef struct lp_session {
   size_t nframes, cap;
   size_t bytes;
   uint64_t last_poll_ms;
+  uint64_t over_since_ms; /* buffered bytes over --max-queue since (0: not over) */
+  char ip[48];            /* counted in --max-longpoll-per-ip */
   /* the held poll, if any: an HTTP connection on some worker */
   bool waiting;
   int wait_worker;
@@ -120,6 +123,7 @@ static char *lp_messages_json(lp_session_t *s) {
   }
   s->nframes = 0;
   s->bytes = 0;
+  s->over_since_ms = 0;
   buf_append_str(&b, "]}");
   buf_append_byte(&b, 0);
   return (char *)buf_release(&b);
@@ -142,18 +146,23 @@ static void lp_session_send(phx_transport_t *t, frame_t *f) {
     log_warn("longpoll %.8s: binary frame dropped (LongPoll carries text frames only)", s->token);
     return;
   }
-  if (s->bytes + f->len > s->w->server->cfg.max_queue) {
-    log_warn("longpoll %.8s: buffer over %zu bytes (client not polling); ending the session",
-             s->token, s->w->server->cfg.max_queue);
+  /* The slow-consumer rule of WebSocket connections (conn.c): over the hard cap at once, over
+   * --max-queue for longer than --queue-grace (checked by the sweep). */
+  const server_config_t *cfg = &s->w->server->cfg;
+  if (s->bytes + f->len > cfg->max_queue_hard) {
+    log_warn("longpoll %.8s: buffer would pass %zu bytes (client not polling); ending the session",
+             s->token, cfg->max_queue_hard);
     t->close(t, WS_CLOSE_POLICY, "buffer full");
     return;
   }
   VEC_PUSH(s->frames, s->nframes, s->cap, 8, frame_ref(f));
   s->bytes += f->len;
+  if (s->bytes > cfg->max_queue && !s->over_since_ms) s->over_since_ms = uv_now(&s->w->loop) | 1;
   lp_mark_dirty(s);
 }
 
 static void lp_session_free(lp_session_t *s) {
+  ip_limit_leave(&s->w->server->longpoll_per_ip, s->ip);
   for (size_t i = 0; i < s->nframes; i++) frame_unref(s->frames[i]);
   free(s->frames);
   free(s);
@@ -219,6 +228,10 @@ void longpoll_sweep(worker_t *w, uint64_t now) {
                 lp_status_json(204, s->token));
     } else if (!s->waiting && now - s->last_poll_ms > LP_SESSION_IDLE_MS) {
       lp_session_end(s, "no poll for 15 s"); /* the iterator already holds the next entry */
+    } else if (s->over_since_ms && now - s->over_since_ms > w->server->cfg.queue_grace_ms) {
+      log_warn("longpoll %.8s: %zu bytes buffered for %llu ms (client not polling)", s->token,
+               s->bytes, (unsigned long long)(now - s->over_since_ms));
+      lp_session_end(s, "slow consumer");
     }
   }
 }
@@ -259,6 +272,7 @@ typedef struct lp_request {
 } lp_request_t;
 
 typedef struct lp_create {
+  char ip[48]; /* the client's address: --max-longpoll-per-ip */
   json_t *params;
   int vsn;
   uint8_t *auth_token;
@@ -278,8 +292,11 @@ static void lp_request_free(lp_request_t *q) {
   free(q);
 }
 
+/* NULL when the client's address holds --max-longpoll-per-ip sessions already. */
 static lp_session_t *lp_session_new(worker_t *w, lp_create_t *cr) {
+  if (!ip_limit_enter(&w->server->longpoll_per_ip, cr->ip)) return NULL;
   lp_session_t *s = xcalloc(1, sizeof *s);
+  snprintf(s->ip, sizeof s->ip, "%s", cr->ip);
   s->transport.send = lp_session_send;
   s->transport.close = lp_session_close;
   s->w = w;
@@ -375,7 +392,15 @@ static void lp_request_run(task_t *t, task_ctx_t *ctx) {
   } else if (q->create && !w->draining) {
     /* Unknown or expired token: a new session, here (spec §7.2). */
     lp_session_t *n = lp_session_new(w, q->create);
-    lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(410, n->token));
+    if (n) {
+      lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(410, n->token));
+    } else {
+      /* {"status":500}: phoenix.js retries later, with its backoff; others read the reason. */
+      log_warn("longpoll: session refused: %s holds %zu sessions", q->create->ip,
+               w->server->cfg.max_longpoll_per_ip);
+      lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 503,
+                xstrdup("{\"status\":500,\"error\":\"too many LongPoll sessions from this address\"}"));
+    }
   } else {
     lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(403, NULL));
   }
@@ -453,6 +478,7 @@ void longpoll_handle(conn_t *c, const http_request_t *req, const char *body, siz
     }
     json_object_del(params, "token");
     lp_create_t *cr = xcalloc(1, sizeof *cr);
+    ip_of_peer(c->peer, cr->ip, sizeof cr->ip);
     cr->params = params;
     cr->vsn = vsn;
     const http_header_t *at = http_header_find(req, "x-phoenix-authtoken");

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +40,36 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->max_json_elements = 100000;
 }
 
+/* Descriptors the process needs besides client connections: per worker its loop, wake-up,
+ * listener and reserve; the main loop; the store's database, WAL and shared memory; stdio; and
+ * room for what comes next (Redis, PostgreSQL, LongPoll bursts). */
+#define SERVER_FD_RESERVE(nworkers) (64 + 8 * (size_t)(nworkers))
+
+/* --max-connections: raise the soft descriptor limit to the hard one (as Redis does for
+ * maxclients), then derive the default from it, keeping a reserve, so that the connection cap
+ * is reached — and answered with 503 — before the process runs out of descriptors. */
+static void server_limit_connections(server_t *srv) {
+  struct rlimit rl;
+  size_t fds = 1024;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur < rl.rlim_max) {
+      struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+      if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+    }
+    fds = rl.rlim_cur == RLIM_INFINITY ? (size_t)1 << 20 : (size_t)rl.rlim_cur;
+  }
+  size_t reserve = SERVER_FD_RESERVE(srv->nworkers);
+  size_t derived = fds > reserve + 16 ? fds - reserve : 16;
+  if (!srv->cfg.max_connections) {
+    srv->cfg.max_connections = derived;
+  } else if (srv->cfg.max_connections > derived) {
+    log_warn("--max-connections %zu is above what %zu file descriptors allow (%zu); "
+             "out-of-descriptor refusals will happen first", srv->cfg.max_connections, fds, derived);
+  }
+  log_info("accepting up to %zu connections (file descriptor limit %zu)",
+           srv->cfg.max_connections, fds);
+}
+
 static void server_post(void *ctx, int worker, task_t *t) {
   server_t *srv = ctx;
   worker_submit(&srv->workers[worker], t);
@@ -51,6 +82,9 @@ server_t *server_new(const server_config_t *cfg) {
   if (srv->nworkers < 1) srv->nworkers = 1;
   srv->poster = (task_poster_t){server_post, srv, srv->nworkers};
   if (srv->cfg.max_queue_hard < srv->cfg.max_queue) srv->cfg.max_queue_hard = srv->cfg.max_queue;
+  server_limit_connections(srv);
+  ip_limit_init(&srv->conns_per_ip, srv->cfg.max_conns_per_ip);
+  ip_limit_init(&srv->longpoll_per_ip, srv->cfg.max_longpoll_per_ip);
   phx_router_init(&srv->router);
   const char *bad = NULL;
   if (cfg->check_origin && http_origin_list_parse(cfg->check_origin, &srv->origins, &bad) < 0) {
@@ -63,6 +97,8 @@ server_t *server_new(const server_config_t *cfg) {
 
 void server_free(server_t *srv) {
   if (!srv) return;
+  ip_limit_free(&srv->conns_per_ip);
+  ip_limit_free(&srv->longpoll_per_ip);
   for (size_t i = 0; i < srv->nroutes; i++) free(srv->routes[i].path);
   free(srv->routes);
   phx_router_free(&srv->router);

@@ -20,6 +20,7 @@
 #include "core/task.h"
 #include "http/http_origin.h"
 #include "net/http_handler.h"
+#include "net/ip_limit.h"
 #include "phx/phx_channel.h"
 #include "phx/phx_socket.h"
 
@@ -77,6 +78,9 @@ typedef struct server {
   size_t nservices;
   void (*on_quiesced)(void *arg);
   void *on_quiesced_arg;
+  atomic_long open_conns;     /* admitted connections, all workers (the --max-connections cap) */
+  ip_limit_t conns_per_ip;    /* --max-conns-per-ip */
+  ip_limit_t longpoll_per_ip; /* --max-longpoll-per-ip */
   uint64_t started_ms; /* wall clock, for uptime */
   uv_loop_t main_loop;
   uv_signal_t sigint, sigterm;

@@ -43,7 +43,7 @@ static void worker_drain(worker_t *w) {
   w->draining = true;
   w->pubsub.draining = true;
   w->drain_deadline = uv_now(&w->loop) + w->server->cfg.shutdown_timeout_ms;
-  if (!uv_is_closing((uv_handle_t *)&w->listener)) uv_close((uv_handle_t *)&w->listener, NULL);
+  listener_close(&w->listener);
   long n = 0;
   for (conn_t *c = w->conns, *next; c; c = next) {
     next = c->next;
@@ -142,15 +142,6 @@ static void worker_on_sweep(uv_timer_t *h) {
   }
 }
 
-static void worker_on_connection(uv_stream_t *server, int status) {
-  worker_t *w = server->data;
-  if (status < 0) {
-    log_warn("accept failed: %s", uv_strerror(status));
-    return;
-  }
-  conn_accept(w);
-}
-
 static void worker_main(void *arg) {
   worker_t *w = arg;
   char name[16];
@@ -173,7 +164,6 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   dict_init(&w->conns_by_id);
   w->id = id;
   w->server = srv;
-  w->listen_fd = listen_fd;
   atomic_init(&w->connections, 0);
   inbox_init(&w->inbox);
   uv_loop_init(&w->loop);
@@ -190,19 +180,8 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   uv_check_init(&w->loop, &w->flush);
   w->flush.data = w;
   uv_check_start(&w->flush, worker_on_flush);
-  uv_tcp_init(&w->loop, &w->listener);
-  w->listener.data = w;
-  int rc = uv_tcp_open(&w->listener, listen_fd);
-  if (rc < 0) {
-    log_error("worker %d: cannot use listening socket: %s", id, uv_strerror(rc));
-    return rc;
-  }
   /* Listen now, on the main thread: "listening" is logged once every worker accepts. */
-  rc = uv_listen((uv_stream_t *)&w->listener, 1024, worker_on_connection);
-  if (rc < 0) {
-    log_error("worker %d: listen failed: %s", id, uv_strerror(rc));
-    return rc;
-  }
+  if (listener_start(&w->listener, w, listen_fd) < 0) return -1;
 
   phx_pubsub_init(&w->pubsub, &w->ctx);
   w->ctx.slots[w->ctx.nslots++] = (service_slot_t){&phx_pubsub_service, &w->pubsub};

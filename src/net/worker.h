@@ -11,6 +11,7 @@
 
 #include "core/inbox.h"
 #include "core/task.h"
+#include "net/listener.h"
 #include "net/server.h"
 #include "phx/phx_pubsub.h"
 
@@ -28,8 +29,7 @@ struct worker {
   uv_loop_t loop;
   uv_async_t wakeup;
   inbox_t inbox;
-  uv_tcp_t listener;
-  int listen_fd;
+  listener_t listener;
   uv_timer_t sweep;  /* idle timeouts, close handshakes, drain deadline */
   uv_check_t flush;  /* after each loop iteration: write what sockets have queued */
   phx_pubsub_t pubsub;
@@ -38,6 +38,7 @@ struct worker {
   uint64_t next_conn_id;
   conn_t *flushq;    /* connections with output queued since the last flush */
   lp_registry_t *longpoll; /* its LongPoll sessions (net/longpoll.c), created on first use */
+  log_limit_t refusal_log; /* connections refused by the caps, logged at most once a second */
   bool draining;
   bool drain_reported;
   uint64_t drain_deadline;
