@@ -55,18 +55,65 @@ static size_t awareness_read_string(const uint8_t *p, size_t len, const uint8_t 
   return hl + (size_t)n;
 }
 
+/* Clients with a state once the entries are applied: the clock rules of awareness_apply played
+ * on a copy of what the entries touch (one client may appear several times). */
+static size_t awareness_states_after(const awareness_t *a, const awareness_entry_t *entries,
+                                     uint64_t count) {
+  typedef struct {
+    uint64_t clock;
+    bool state;
+  } sim_t;
+  size_t states = a->with_state;
+  if (!count) return states;
+  sim_t *sims = xcalloc(count, sizeof *sims);
+  size_t nsims = 0;
+  dict_t seen;
+  dict_init(&seen);
+  for (uint64_t i = 0; i < count; i++) {
+    const awareness_entry_t *e = &entries[i];
+    sim_t *s = dict_get(&seen, (const char *)&e->client, sizeof e->client);
+    if (!s) {
+      const awareness_client_t *c = awareness_get(a, e->client);
+      s = &sims[nsims++];
+      *s = (sim_t){c ? c->clock : 0, c && c->state};
+      dict_set(&seen, (const char *)&e->client, sizeof e->client, s);
+    }
+    bool accept = s->clock < e->clock || (s->clock == e->clock && e->null_state && s->state);
+    if (!accept) continue;
+    s->clock = e->clock;
+    if (e->null_state) {
+      if (s->state) states--;
+      s->state = false;
+    } else {
+      if (!s->state) states++;
+      s->state = true;
+    }
+  }
+  dict_free(&seen);
+  free(sims);
+  return states;
+}
+
+size_t awareness_count(const awareness_t *a) { return a->with_state; }
+
 int awareness_apply(awareness_t *a, const uint8_t *p, size_t len, awareness_change_t **changes,
                     const char **why) {
+  return awareness_apply_limited(a, p, len, NULL, changes, why);
+}
+
+int awareness_apply_limited(awareness_t *a, const uint8_t *p, size_t len,
+                            const awareness_limits_t *lim, awareness_change_t **changes,
+                            const char **why) {
   *changes = NULL;
   uint64_t count;
   size_t off = ymsg_read_varuint(p, len, &count);
   if (!off) {
     *why = "truncated awareness count";
-    return -1;
+    return AWARENESS_EMALFORMED;
   }
   if (count > AWARENESS_MAX_ENTRIES || count > len) {
     *why = "awareness count too large";
-    return -1;
+    return AWARENESS_EMALFORMED;
   }
   awareness_entry_t *entries = xcalloc(count ? count : 1, sizeof *entries);
   for (uint64_t i = 0; i < count; i++) {
@@ -79,16 +126,23 @@ int awareness_apply(awareness_t *a, const uint8_t *p, size_t len, awareness_chan
     if (!n3) {
       free(entries);
       *why = "truncated awareness entry";
-      return -1;
+      return AWARENESS_EMALFORMED;
     }
     off += n1 + n2 + n3;
+    /* Larger than any state may be: refused before parsing it (a removal never is). */
+    bool is_null = e->json_len == 4 && !memcmp(e->json, "null", 4);
+    if (lim && lim->max_state_bytes && e->json_len > lim->max_state_bytes && !is_null) {
+      free(entries);
+      *why = "awareness state too large";
+      return AWARENESS_ELIMIT;
+    }
     /* y-protocols JSON.parse()s every state; an unparsable one is refused here, whole. */
     json_error_t jerr;
     json_t *v = json_loadb((const char *)e->json, e->json_len, JSON_DECODE_ANY, &jerr);
     if (!v) {
       free(entries);
       *why = "awareness state is not JSON";
-      return -1;
+      return AWARENESS_EMALFORMED;
     }
     e->null_state = json_is_null(v);
     json_decref(v);
@@ -96,7 +150,15 @@ int awareness_apply(awareness_t *a, const uint8_t *p, size_t len, awareness_chan
   if (off != len) {
     free(entries);
     *why = "bytes after the awareness update";
-    return -1;
+    return AWARENESS_EMALFORMED;
+  }
+  if (lim && lim->max_states) {
+    size_t after = awareness_states_after(a, entries, count);
+    if (after > lim->max_states && after > a->with_state) {
+      free(entries);
+      *why = "too many awareness states";
+      return AWARENESS_ELIMIT;
+    }
   }
 
   awareness_change_t *out = NULL;

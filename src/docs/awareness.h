@@ -31,11 +31,31 @@ typedef struct awareness {
 void awareness_init(awareness_t *a);
 void awareness_free(awareness_t *a);
 
+/* Limits on what an update may leave in the table; 0 means no limit. */
+typedef struct awareness_limits {
+  size_t max_states;      /* clients with a state, after the update */
+  size_t max_state_bytes; /* one client's state, its JSON text */
+} awareness_limits_t;
+
+#define AWARENESS_EMALFORMED (-1)
+#define AWARENESS_ELIMIT (-2)
+
 /* Apply an awareness update. Atomic: the whole update (every JSON state) is validated first; a
- * malformed one returns -1 with *why set and changes nothing. Otherwise returns the number of
- * changes written to *changes (xmalloc'd, caller frees; NULL when 0). */
+ * malformed one returns AWARENESS_EMALFORMED (-1) with *why set and changes nothing. Otherwise
+ * returns the number of changes written to *changes (xmalloc'd, caller frees; NULL when 0).
+ * No limits. */
 int awareness_apply(awareness_t *a, const uint8_t *update, size_t len,
                     awareness_change_t **changes, const char **why);
+/* The same within limits (NULL: none). An update that carries a state longer than
+ * max_state_bytes (even one its clock would make ignored), or after which more than max_states
+ * clients would have a state, returns AWARENESS_ELIMIT with *why set ("awareness state too
+ * large", "too many awareness states") and changes nothing. An update that does not add states
+ * is accepted at the cap: existing clients can always update or remove theirs. */
+int awareness_apply_limited(awareness_t *a, const uint8_t *update, size_t len,
+                            const awareness_limits_t *limits, awareness_change_t **changes,
+                            const char **why);
+/* Clients with a state. */
+size_t awareness_count(const awareness_t *a);
 /* Remove the states of these clients (clocks kept); returns how many had a state. The ids that
  * had one are compacted to the front of `clients`. */
 size_t awareness_remove(awareness_t *a, uint64_t *clients, size_t n);

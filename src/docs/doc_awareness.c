@@ -10,7 +10,12 @@
  * Ownership: the last channel to announce a client owns it. When a channel goes, the clients it
  * owns are removed from the table and relayed as null states at the same clock, which every
  * y-protocols peer accepts: no cursor is left behind. A client that reconnected on a new channel
- * is owned by the new one, so the old connection's late leave does not remove it. */
+ * is owned by the new one, so the old connection's late leave does not remove it.
+ *
+ * Limits (--max-awareness-states, --max-awareness-bytes): an update that would leave more states
+ * in the document, or carries a larger state, is refused whole (awareness.c validates before it
+ * applies): the sender gets `yjs_error` {"reason": "too many awareness states" | "awareness state
+ * too large"}, the states already there stay as they were. */
 #include <stdlib.h>
 
 #include "core/log.h"
@@ -85,7 +90,17 @@ void doc_awareness_apply(shared_doc_t *d, uint64_t channel_id, int worker, const
                          size_t len) {
   awareness_change_t *changes = NULL;
   const char *why = NULL;
-  int n = awareness_apply(&d->aw, u, len, &changes, &why);
+  const shared_docs_config_t *cfg = d->docs->cfg;
+  awareness_limits_t lim = {cfg->max_awareness_states, cfg->max_awareness_state_bytes};
+  int n = awareness_apply_limited(&d->aw, u, len, &lim, &changes, &why);
+  if (n == AWARENESS_ELIMIT) {
+    log_warn("doc %s: awareness from channel %llu refused: %s (%zu bytes; %zu states, "
+             "--max-awareness-states %zu, --max-awareness-bytes %zu)",
+             d->name, (unsigned long long)channel_id, why, len, awareness_count(&d->aw),
+             lim.max_states, lim.max_state_bytes);
+    doc_reply_error(d, worker, channel_id, why);
+    return;
+  }
   if (n < 0) {
     log_warn("doc %s: awareness from channel %llu refused: %s", d->name,
              (unsigned long long)channel_id, why);
