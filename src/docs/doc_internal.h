@@ -40,7 +40,9 @@ typedef struct doc_msg {
  *      │              RELOADING (clients had it: they get yjs_resync once it is loaded)
  *      └──load failed (either load)──> DEAD (channels crashed)
  * A DEAD document has left the registry; it is freed once its storage requests have completed
- * and its timers are closed. */
+ * and its timers are closed. Without subscribers a document is idle (in its worker's idle list)
+ * until its unload starts: when the delay has passed, or earlier when max_docs needs the room
+ * for another document of the same worker (the least recently used idle one goes first). */
 typedef enum { DOC_LOADING, DOC_READY, DOC_RELOADING, DOC_UNLOADING, DOC_DEAD } doc_state_t;
 
 typedef struct shared_doc {
@@ -69,6 +71,16 @@ typedef struct shared_doc {
   int64_t stored_seq;  /* last acknowledged sequence number */
   size_t stored_entries;
   bool compacting;     /* a compaction is in flight */
+  /* size against max_doc_bytes (see shared_doc.h): an estimate, exact after a measurement */
+  size_t size;
+  bool size_exact;
+  uint64_t size_next_measure; /* loop time before which no new measurement is made */
+  /* max_docs: whether it holds one unit of cfg->loaded; its place in the owner's idle list
+   * (no subscribers, waiting for its unload delay; least recently left first) */
+  bool counted;
+  bool idle;
+  uint64_t idle_since; /* loop time */
+  struct shared_doc *idle_prev, *idle_next;
   /* for the activity stream */
   uint64_t instance;
   uint64_t updates_applied;
@@ -78,10 +90,11 @@ typedef struct shared_doc {
 
 /* A worker's documents: the service state. */
 struct shared_docs {
-  const shared_docs_config_t *cfg;
+  shared_docs_config_t *cfg; /* shared by every worker: cfg->loaded is written by all */
   task_ctx_t *ctx;      /* the owner worker: its id, loop, poster and executor */
   phx_pubsub_t *pubsub; /* its pubsub: where document broadcasts are published */
   dict_t by_name;
+  shared_doc_t *idle_head, *idle_tail; /* idle documents, least recently left first */
   bool quiesced;        /* shutting down: no more storage requests */
   atomic_long open;
   atomic_uint_fast64_t updates, awareness_updates, storage_writes;
@@ -94,6 +107,8 @@ static inline bool doc_loading(const shared_doc_t *d) {
 }
 
 /* --- shared_doc.c ------------------------------------------------------------------------------ */
+/* The document, loaded (or loading) — or NULL when it is not loaded and max_docs leaves no room
+ * for it (after unloading an idle document of this worker, if there is one). */
 shared_doc_t *doc_open(shared_docs_t *docs, const char *name);
 shared_doc_t *doc_find(shared_docs_t *docs, const char *name);
 doc_sub_t *doc_find_sub(shared_doc_t *d, uint64_t channel_id);
@@ -106,6 +121,8 @@ void doc_process(shared_doc_t *d, uint64_t channel_id, int worker, const uint8_t
 void doc_broadcast(shared_doc_t *d, const uint8_t *payload, size_t len, uint64_t from);
 /* Start the unload delay (the last subscriber left). */
 void doc_schedule_unload(shared_doc_t *d);
+/* It stops counting against max_docs (its unload started, or it left the registry). */
+void doc_uncount(shared_doc_t *d);
 /* Leave the registry when DEAD, and free once nothing refers to the document any more. */
 void doc_maybe_free(shared_doc_t *d);
 void doc_destroy(shared_doc_t *d);
@@ -140,5 +157,7 @@ void doc_reply_text(shared_doc_t *d, int worker, uint64_t channel_id, const char
 void doc_reply_error(shared_doc_t *d, int worker, uint64_t channel_id, const char *reason);
 /* `yjs_server_down` {} then phx_error: the document cannot be served. */
 void doc_reply_crash(shared_doc_t *d, int worker, uint64_t channel_id);
+/* `yjs_error` {"reason": reason} then phx_error: a join refused after its ok reply. */
+void docs_reply_refuse(shared_docs_t *docs, int worker, uint64_t channel_id, const char *reason);
 
 #endif

@@ -76,6 +76,8 @@ void doc_compact(shared_doc_t *d) {
   uint8_t *state = NULL;
   size_t len = 0;
   if (yjs_doc_encode_state_as_update_v1(d->ydoc, NULL, 0, &state, &len, NULL) < 0) return;
+  d->size = len; /* measured for free */
+  d->size_exact = true;
   d->compacting = true;
   doc_req_t *r = doc_req(d);
   r->entries = d->stored_entries;
@@ -150,6 +152,9 @@ static void doc_on_loaded(void *arg, store_load_result_t *res) {
   d->ydoc = ydoc;
   d->stored_seq = res->last_seq;
   d->stored_entries = res->count;
+  d->size = res->total_bytes; /* an estimate until measured (shared_doc.h) */
+  d->size_exact = res->count == 0;
+  d->size_next_measure = 0;
   bool reloaded = d->state == DOC_RELOADING;
   d->state = DOC_READY;
   log_info("doc %s: loaded %zu entries (%zu bytes)", d->name, res->count, res->total_bytes);

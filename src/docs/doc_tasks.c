@@ -21,7 +21,8 @@
 typedef enum {
   CHAN_PUSH_BINARY, /* one or more binary `yjs` pushes, in order */
   CHAN_PUSH_TEXT,   /* one text push: event + JSON payload */
-  CHAN_CRASH,       /* push `yjs_server_down` {} then crash the channel (phx_error) */
+  CHAN_CRASH,       /* one text push (`yjs_server_down` {}, `yjs_error` {...}), then crash the
+                     * channel (phx_error) */
 } chan_task_kind_t;
 
 #define CHAN_MAX_PARTS 3
@@ -50,17 +51,12 @@ static void chan_task_run(task_t *t, task_ctx_t *ctx) {
       }
       break;
     }
-    case CHAN_PUSH_TEXT: {
+    case CHAN_PUSH_TEXT:
+    case CHAN_CRASH: {
       json_t *p = json_loadb((const char *)ct->payload.data, ct->payload.len, 0, NULL);
       phx_channel_push(ch, ct->event, p);
       json_decref(p);
-      break;
-    }
-    case CHAN_CRASH: {
-      json_t *p = json_object();
-      phx_channel_push(ch, "yjs_server_down", p);
-      json_decref(p);
-      phx_channel_stop(ch, true);
+      if (ct->kind == CHAN_CRASH) phx_channel_stop(ch, true);
       break;
     }
     }
@@ -78,8 +74,21 @@ static chan_task_t *chan_task_new(chan_task_kind_t kind, uint64_t channel_id, co
   return ct;
 }
 
+static void chan_task_post(shared_docs_t *docs, int worker, chan_task_t *ct) {
+  task_post(docs->ctx->poster, worker, &ct->task);
+}
+
 static void chan_task_send(shared_doc_t *d, int worker, chan_task_t *ct) {
-  task_post(d->docs->ctx->poster, worker, &ct->task);
+  chan_task_post(d->docs, worker, ct);
+}
+
+/* {"reason": reason} */
+static void append_reason(buf_t *b, const char *reason) {
+  json_t *o = json_pack("{ss}", "reason", reason);
+  char *s = json_dumps(o, JSON_COMPACT);
+  buf_append_str(b, s);
+  free(s);
+  json_decref(o);
 }
 
 void doc_reply_binary(shared_doc_t *d, int worker, uint64_t channel_id, const buf_t *parts,
@@ -98,15 +107,21 @@ void doc_reply_text(shared_doc_t *d, int worker, uint64_t channel_id, const char
 }
 
 void doc_reply_error(shared_doc_t *d, int worker, uint64_t channel_id, const char *reason) {
-  json_t *o = json_pack("{ss}", "reason", reason);
-  char *s = json_dumps(o, JSON_COMPACT);
-  doc_reply_text(d, worker, channel_id, "yjs_error", s);
-  free(s);
-  json_decref(o);
+  chan_task_t *ct = chan_task_new(CHAN_PUSH_TEXT, channel_id, "yjs_error");
+  append_reason(&ct->payload, reason);
+  chan_task_send(d, worker, ct);
 }
 
 void doc_reply_crash(shared_doc_t *d, int worker, uint64_t channel_id) {
-  chan_task_send(d, worker, chan_task_new(CHAN_CRASH, channel_id, NULL));
+  chan_task_t *ct = chan_task_new(CHAN_CRASH, channel_id, "yjs_server_down");
+  buf_append_str(&ct->payload, "{}");
+  chan_task_send(d, worker, ct);
+}
+
+void docs_reply_refuse(shared_docs_t *docs, int worker, uint64_t channel_id, const char *reason) {
+  chan_task_t *ct = chan_task_new(CHAN_CRASH, channel_id, "yjs_error");
+  append_reason(&ct->payload, reason);
+  chan_task_post(docs, worker, ct);
 }
 
 /* ================================================================================================
@@ -136,6 +151,10 @@ static void doc_task_free(doc_task_t *t) {
 static void doc_on_join(shared_docs_t *docs, doc_task_t *t) {
   if (docs->quiesced) return;
   shared_doc_t *d = doc_open(docs, t->name);
+  if (!d) { /* max_docs, logged by doc_open; the messages that follow find no document */
+    docs_reply_refuse(docs, t->worker, t->channel_id, "too many documents");
+    return;
+  }
   doc_subscribe(d, t->topic, t->channel_id, t->worker);
 }
 

@@ -3,6 +3,7 @@
  * Storage, awareness and the messages to and from channels live in their own files. */
 #include "docs/shared_doc.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,10 @@ static void shared_docs_stop(void *state) {
  * flight; the timers closed by stop are closed. Every update is in the store. */
 static void shared_docs_free(void *state) {
   shared_docs_t *docs = state;
-  for (dict_iter_t it = dict_iter(&docs->by_name); dict_next(&it);) doc_destroy(it.entry->value);
+  for (dict_iter_t it = dict_iter(&docs->by_name); dict_next(&it);) {
+    doc_uncount(it.entry->value);
+    doc_destroy(it.entry->value);
+  }
   dict_free(&docs->by_name);
   free(docs);
 }
@@ -55,6 +59,11 @@ const service_t shared_docs_service = {
     .stop = shared_docs_stop,
     .free = shared_docs_free,
 };
+
+const shared_docs_config_t *shared_docs_config_of(task_ctx_t *ctx) {
+  shared_docs_t *docs = task_ctx_service(ctx, &shared_docs_service);
+  return docs ? docs->cfg : NULL;
+}
 
 #define DOCS_LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 void shared_docs_stats(const shared_docs_t *docs, shared_docs_stats_t *out) {
@@ -135,12 +144,87 @@ void doc_destroy(shared_doc_t *d) {
   free(d);
 }
 
+/* ================================================================================================
+ * max_docs: the server-wide count and each worker's idle documents
+ * ============================================================================================== */
+
+void doc_uncount(shared_doc_t *d) {
+  if (!d->counted) return;
+  d->counted = false;
+  atomic_fetch_sub_explicit(&d->docs->cfg->loaded, 1, memory_order_relaxed);
+}
+
+static void doc_count(shared_doc_t *d) {
+  if (d->counted) return;
+  d->counted = true;
+  atomic_fetch_add_explicit(&d->docs->cfg->loaded, 1, memory_order_relaxed);
+}
+
+static void doc_idle_add(shared_doc_t *d) {
+  shared_docs_t *docs = d->docs;
+  if (d->idle) return; /* keeps its place: idle since its last subscriber left */
+  d->idle = true;
+  d->idle_since = uv_now(docs->ctx->loop);
+  d->idle_next = NULL;
+  d->idle_prev = docs->idle_tail;
+  if (docs->idle_tail) docs->idle_tail->idle_next = d;
+  else docs->idle_head = d;
+  docs->idle_tail = d;
+}
+
+static void doc_idle_remove(shared_doc_t *d) {
+  shared_docs_t *docs = d->docs;
+  if (!d->idle) return;
+  if (d->idle_prev) d->idle_prev->idle_next = d->idle_next;
+  else docs->idle_head = d->idle_next;
+  if (d->idle_next) d->idle_next->idle_prev = d->idle_prev;
+  else docs->idle_tail = d->idle_prev;
+  d->idle = false;
+  d->idle_prev = d->idle_next = NULL;
+}
+
+static void doc_unload_now(shared_doc_t *d);
+
+/* Take one unit of cfg->loaded for a document about to be opened on this worker. At the cap,
+ * unload this worker's least recently used idle document first (its final compaction runs as
+ * usual; it stops counting at once). Another worker may take the freed unit meanwhile: then the
+ * next idle document goes, until none is left. */
+static bool docs_admit(shared_docs_t *docs, const char *name) {
+  shared_docs_config_t *cfg = docs->cfg;
+  long max = cfg->max_docs > (size_t)LONG_MAX ? LONG_MAX : (long)cfg->max_docs;
+  long n = atomic_load_explicit(&cfg->loaded, memory_order_relaxed);
+  for (;;) {
+    if (!cfg->max_docs || n < max) {
+      if (atomic_compare_exchange_weak_explicit(&cfg->loaded, &n, n + 1, memory_order_relaxed,
+                                                memory_order_relaxed))
+        return true;
+      continue;
+    }
+    shared_doc_t *lru = docs->idle_head;
+    if (!lru) {
+      log_warn("doc %s: not opened: %ld documents loaded (--max-docs %zu), none idle on "
+               "worker %d",
+               name, n, cfg->max_docs, docs->ctx->worker);
+      return false;
+    }
+    log_info("doc %s: unloading now to open %s: %ld documents loaded (--max-docs %zu); idle for "
+             "%llu ms, the longest on worker %d",
+             lru->name, name, n, cfg->max_docs,
+             (unsigned long long)(uv_now(docs->ctx->loop) - lru->idle_since), docs->ctx->worker);
+    uv_timer_stop(&lru->unload_timer);
+    doc_unload_now(lru); /* uncounts it and leaves the idle list */
+    n = atomic_load_explicit(&cfg->loaded, memory_order_relaxed);
+  }
+}
+
 /* A dead document leaves the registry at once (a new join creates a fresh one) and is freed when
  * its last storage completion has arrived and its timers are closed. */
 void doc_maybe_free(shared_doc_t *d) {
   if (d->state != DOC_DEAD) return;
   shared_docs_t *docs = d->docs;
   if (d->name && doc_find(docs, d->name) == d) {
+    doc_idle_remove(d);
+    doc_uncount(d);
     dict_delete(&docs->by_name, d->name, strlen(d->name));
     atomic_fetch_sub_explicit(&docs->open, 1, memory_order_relaxed);
     log_info("doc %s: unloaded", d->name);
@@ -151,9 +235,10 @@ void doc_maybe_free(shared_doc_t *d) {
   if (d->inflight == 0 && d->handles_open == 0) doc_destroy(d);
 }
 
-static void doc_on_unload_timer(uv_timer_t *t) {
-  shared_doc_t *d = t->data;
-  if (d->nsubs || d->state == DOC_DEAD) return;
+/* No subscribers: unload (the delay has passed, or max_docs needs the room). */
+static void doc_unload_now(shared_doc_t *d) {
+  doc_idle_remove(d);
+  doc_uncount(d);
   if (d->state == DOC_READY && d->stored_entries > 1) {
     /* Leave one compact entry behind, then go. */
     d->state = DOC_UNLOADING;
@@ -164,18 +249,27 @@ static void doc_on_unload_timer(uv_timer_t *t) {
   doc_maybe_free(d);
 }
 
+static void doc_on_unload_timer(uv_timer_t *t) {
+  shared_doc_t *d = t->data;
+  if (d->nsubs || d->state == DOC_DEAD || d->state == DOC_UNLOADING) return;
+  doc_unload_now(d);
+}
+
 void doc_schedule_unload(shared_doc_t *d) {
+  doc_idle_add(d);
   uv_timer_start(&d->unload_timer, doc_on_unload_timer, d->docs->cfg->unload_ms, 0);
 }
 
 shared_doc_t *doc_open(shared_docs_t *docs, const char *name) {
   shared_doc_t *d = doc_find(docs, name);
   if (d) return d;
+  if (!docs_admit(docs, name)) return NULL;
   static atomic_uint_fast64_t instances;
   d = xcalloc(1, sizeof *d);
   d->instance = atomic_fetch_add_explicit(&instances, 1, memory_order_relaxed) + 1;
   d->name = xstrdup(name);
   d->docs = docs;
+  d->counted = true; /* docs_admit took its unit */
   d->state = DOC_LOADING;
   d->pending_tail = &d->pending;
   awareness_init(&d->aw);
@@ -197,7 +291,11 @@ void doc_subscribe(shared_doc_t *d, const char *topic, uint64_t channel_id, int 
   VEC_PUSH(d->subs, d->nsubs, d->cap_subs, 4,
            ((doc_sub_t){.channel_id = channel_id, .worker = worker}));
   uv_timer_stop(&d->unload_timer);
-  if (d->state == DOC_UNLOADING) d->state = DOC_READY; /* its compaction completes as usual */
+  doc_idle_remove(d);
+  if (d->state == DOC_UNLOADING) {
+    d->state = DOC_READY; /* its compaction completes as usual */
+    doc_count(d);         /* loaded again; even past max_docs: a loaded document is never refused */
+  }
 }
 
 void doc_unsubscribe(shared_doc_t *d, uint64_t channel_id) {
@@ -250,16 +348,54 @@ static void doc_answer_step1(shared_doc_t *d, uint64_t channel_id, int worker, c
   yjs_free(own_sv);
 }
 
+/* Measurements of a document's exact size: at most one a second per document. */
+#define DOC_MEASURE_INTERVAL_MS 1000
+
+/* Whether an update of len bytes keeps the document within max_doc_bytes (see shared_doc.h for
+ * the measure and its bound). On an estimate over the cap, measure exactly first, if allowed. */
+static bool doc_size_allows(shared_doc_t *d, size_t len) {
+  size_t max = d->docs->cfg->max_doc_bytes;
+  if (!max || (d->size <= max && len <= max - d->size)) return true;
+  uint64_t now = uv_now(d->docs->ctx->loop);
+  if (!d->size_exact && now >= d->size_next_measure) {
+    uint8_t *state = NULL;
+    size_t n = 0;
+    if (yjs_doc_encode_state_as_update_v1(d->ydoc, NULL, 0, &state, &n, NULL) == 0) {
+      log_debug("doc %s: measured %zu bytes (estimated %zu)", d->name, n, d->size);
+      d->size = n;
+      d->size_exact = true;
+      d->size_next_measure = now + DOC_MEASURE_INTERVAL_MS;
+    }
+    yjs_free(state);
+  }
+  return d->size <= max && len <= max - d->size;
+}
+
 static void doc_apply_update(shared_doc_t *d, uint64_t channel_id, int worker, const uint8_t *u,
                              size_t len) {
   uint8_t *event = NULL;
   size_t event_len = 0;
   yjs_error err = {0};
+  if (!doc_size_allows(d, len)) {
+    log_warn("doc %s: update from channel %llu refused: document too large (%s%zu bytes + "
+             "update %zu > --max-doc-bytes %zu)",
+             d->name, (unsigned long long)channel_id, d->size_exact ? "" : "about ", d->size,
+             len, d->docs->cfg->max_doc_bytes);
+    doc_reply_error(d, worker, channel_id, "document too large");
+    return;
+  }
   if (yjs_doc_apply_update_v1_event(d->ydoc, u, len, &event, &event_len, &err) < 0) {
     log_warn("doc %s: update from channel %llu refused: %s", d->name,
              (unsigned long long)channel_id, err.msg);
     doc_reply_error(d, worker, channel_id, "malformed update");
     return;
+  }
+  /* Pending structs are held too, but are in no event yet: count the whole update for them. */
+  size_t grown = event_len;
+  if (yjs_doc_has_pending(d->ydoc) && len > grown) grown = len;
+  if (grown) {
+    d->size += grown;
+    d->size_exact = false;
   }
   if (!event) return; /* nothing new */
   d->updates_applied++;

@@ -20,6 +20,7 @@
  * Files: shared_doc.c (the registry, the lifecycle and y-protocols handling), doc_storage.c (the
  * conversation with the store), doc_awareness.c (the awareness relay), doc_tasks.c (the messages
  * between channels and documents). */
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,43 @@
 struct store;
 typedef struct shared_docs shared_docs_t;
 
+/* Limits (0 = no limit; each refusal is one log line and a clear answer to the client, and
+ * nothing of what was refused is applied or stored):
+ *
+ * max_doc_bytes: an update that would grow a document past it is refused: the sender gets
+ *   `yjs_error` {"reason": "document too large"}; the other clients see nothing.
+ *   The size of a document is measured cheaply, never by encoding its state per update:
+ *     size = the bytes it was loaded from (the sum of its stored entries; 0 for a new one),
+ *            or the exact length of its encoded state at the last compaction or measurement,
+ *          + the bytes of every update event applied since (an update that leaves structs
+ *            pending counts with its whole length, since pending structs are held too).
+ *   An update of L bytes (as received) is refused when size + L > max_doc_bytes. Before refusing
+ *   on an estimate, the owner measures the document exactly (one full state encoding), at most
+ *   once a second per document.
+ *   Bound: the estimate is above the encoded state by at most the bytes applied since the last
+ *   exact measurement (deletions and overwritten map values count as growth; so do duplicate
+ *   entries in the store), and below it by at most a few bytes per update applied since (an
+ *   insertion that splits an item adds the right half's header, which the event does not
+ *   carry). So an update is refused only if the document, measured exactly within the last
+ *   second, plus the update events applied since, plus the update itself, passes the cap; and a
+ *   document can pass the cap by at most those few split bytes per update. A stored document
+ *   already over the cap (a lowered cap) still loads; updates to it are refused.
+ *
+ * max_docs (server-wide): documents counted in `loaded`, which every worker's documents share.
+ *   A document counts from its first join until its unload starts (its final compaction is not
+ *   counted: it is leaving, and a join during it brings it back over the cap, as loaded documents
+ *   are never refused). Joining a document that is not loaded, at the cap, first unloads the
+ *   least recently used idle document (no subscribers, waiting for its unload delay) of the
+ *   owner worker — each worker can unload only its own documents; if the owner has none idle, the
+ *   join is refused (even if another worker has idle ones): the channel gets `yjs_error`
+ *   {"reason": "too many documents"}, then phx_error (see ydoc_channel.c for why not a join
+ *   error), and phoenix.js rejoins later.
+ *
+ * max_awareness_states, max_awareness_state_bytes: an awareness update that would leave more
+ *   states in the document, or carries a longer state (its JSON text), is refused whole:
+ *   `yjs_error` {"reason": "too many awareness states" | "awareness state too large"}.
+ *
+ * max_doc_opens_per_min: enforced by the y_doc_room channel (channels/ydoc_channel.c). */
 typedef struct shared_docs_config {
   struct store *store;          /* the storage thread */
   unsigned unload_ms;           /* a document without subscribers is unloaded after this */
@@ -39,10 +77,17 @@ typedef struct shared_docs_config {
   unsigned max_doc_opens_per_min; /* documents one socket may open per minute */
   size_t max_awareness_states;  /* awareness states per document */
   size_t max_awareness_state_bytes; /* one client's awareness state */
+  /* Server-wide count of the documents held against max_docs, written by every worker (relaxed
+   * atomics). Starts at 0 (a zeroed config); back at 0 once the service has been freed. */
+  atomic_long loaded;
 } shared_docs_config_t;
 
 /* The service; its registration argument is a shared_docs_config_t that outlives the server. */
 extern const service_t shared_docs_service;
+
+/* The configuration the worker's document service was registered with; NULL if it hosts none.
+ * For the y_doc_room channel's own limit (max_doc_opens_per_min). */
+const shared_docs_config_t *shared_docs_config_of(task_ctx_t *ctx);
 
 /* --- from a channel, on the channel's worker (from: that worker's context) ------------------- */
 void shared_doc_join(task_ctx_t *from, const char *name, const char *topic, uint64_t channel_id);
