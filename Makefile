@@ -7,9 +7,11 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-dev \
                    libuv1-dev libjansson-dev libssl-dev libcmocka-dev libsqlite3-dev sqlite3
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
+FUZZ_MINUTES ?= 10
+FUZZ_CORPUS_DIR ?= $(HOME)/.cache/cinder-fuzz
 CTEST_ARGS ?=
 
-.PHONY: all build run test bootstrap deps npm test-build fuzz-build unit e2e fuzz clean
+.PHONY: all build run test bootstrap deps npm test-build fuzz-build unit e2e fuzz fuzz-long clean
 
 all: build
 
@@ -59,6 +61,21 @@ e2e: test-build
 	cd build/test && ctest --output-on-failure -L e2e $(CTEST_ARGS)
 fuzz: fuzz-build
 	cd build/fuzz && ctest --output-on-failure $(CTEST_ARGS)
+
+# Every fuzz target for FUZZ_MINUTES each. The corpus lives outside the repository and grows from
+# run to run: FUZZ_CORPUS_DIR/<target>, seeded from tests/fuzz/corpus/<target>; the full output goes
+# to FUZZ_CORPUS_DIR/<target>.log and crash, leak, timeout or OOM inputs to FUZZ_CORPUS_DIR/crashes/.
+fuzz-long: fuzz-build
+	@failed=; for bin in build/fuzz/fuzz/fuzz_*; do t=$${bin##*/}; \
+	  corpus=$(FUZZ_CORPUS_DIR)/$$t; log=$(FUZZ_CORPUS_DIR)/$$t.log; seeds=tests/fuzz/corpus/$$t; \
+	  mkdir -p $$corpus $(FUZZ_CORPUS_DIR)/crashes; [ -d $$seeds ] || seeds=; \
+	  echo "== $$t: $(FUZZ_MINUTES) min, corpus $$corpus"; \
+	  if $$bin -max_total_time=$$(($(FUZZ_MINUTES) * 60)) -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	       -artifact_prefix=$(FUZZ_CORPUS_DIR)/crashes/$$t- $$corpus $$seeds >$$log 2>&1; then \
+	    grep -E '^#[0-9]+.*DONE|^stat::|^Done' $$log; \
+	  else failed="$$failed $$t"; tail -n 30 $$log; echo "== $$t FAILED (full output: $$log)"; \
+	    grep -h 'Test unit written to' $$log; fi; \
+	done; if [ -n "$$failed" ]; then echo "fuzz-long: failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf build
