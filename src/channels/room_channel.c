@@ -10,7 +10,8 @@
 #include "phx/phx_presence.h"
 
 typedef struct room_state {
-  char *user; /* the presence key */
+  char *user;   /* the presence key */
+  json_t *meta; /* the presence meta, tracked after the join reply */
 } room_state_t;
 
 static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
@@ -19,30 +20,47 @@ static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
    * Phoenix app assigns it in connect/3), else a generated one. */
   const char *user = json_string_value(json_object_get(payload, "user"));
   if (!user || !*user) user = json_string_value(json_object_get(phx_channel_params(ch), "user"));
-  if (user && *user) {
-    st->user = xstrdup(user);
-  } else {
-    char anon[40];
+  char anon[40];
+  if (!user || !*user) {
     snprintf(anon, sizeof anon, "anon-%llu", (unsigned long long)phx_channel_id(ch));
-    st->user = xstrdup(anon);
+    user = anon;
   }
+  /* The meta: the join payload's `meta` object, if any, with the server's online_at. */
+  json_t *meta = json_object();
+  json_t *given = json_object_get(payload, "meta");
+  if (json_is_object(given)) json_object_update(meta, given);
+  char online_at[24];
+  snprintf(online_at, sizeof online_at, "%lld", (long long)time(NULL));
+  json_object_set_new(meta, "online_at", json_string(online_at));
+
+  /* Both are the client's and kept for the channel's life: refuse the join (a reason phoenix.js
+   * hands to join().receive("error")) rather than have the track refused after an ok reply. */
+  const char *why;
+  if (phx_presence_check(user, meta, &why)) {
+    log_warn("room %s: join refused: %s (key of %zu bytes, meta of %zu bytes; limits %d / %d)",
+             phx_channel_topic(ch), why, strlen(user), json_dumpb(meta, NULL, 0, JSON_COMPACT),
+             PHX_PRESENCE_MAX_KEY, PHX_PRESENCE_MAX_META);
+    json_decref(meta);
+    *reply = json_pack("{ss}", "reason", why);
+    return PHX_JOIN_ERROR; /* the state is freed without terminate: nothing kept in it */
+  }
+  st->user = xstrdup(user);
+  st->meta = meta;
   return PHX_JOIN_OK;
 }
 
 /* As Phoenix apps do in after_join: push the presence list, then track this member. */
 static void room_after_join(phx_channel_t *ch) {
   room_state_t *st = phx_channel_state(ch);
-  char online_at[24];
-  snprintf(online_at, sizeof online_at, "%lld", (long long)time(NULL));
-  json_t *meta = json_pack("{ss}", "online_at", online_at);
-  phx_presence_track(ch, st->user, meta, true);
-  json_decref(meta);
+  phx_presence_track(ch, st->user, st->meta, true);
 }
 
 static void room_terminate(phx_channel_t *ch, phx_exit_t reason) {
   room_state_t *st = phx_channel_state(ch);
   free(st->user);
   st->user = NULL;
+  json_decref(st->meta);
+  st->meta = NULL;
 }
 
 static bool room_event_reserved(const char *event) {

@@ -207,7 +207,29 @@ static void presence_task_run(task_t *task, task_ctx_t *ctx) {
 
 /* --- API -------------------------------------------------------------------------------------- */
 
-void phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, bool push_state) {
+int phx_presence_check(const char *key, const json_t *meta, const char **why) {
+  const char *reason = NULL;
+  int rc = 0;
+  if (strlen(key) > PHX_PRESENCE_MAX_KEY) {
+    reason = "presence key too long";
+    rc = PHX_PRESENCE_E_KEY;
+  } else if (meta && json_dumpb(meta, NULL, 0, JSON_COMPACT) > PHX_PRESENCE_MAX_META) {
+    /* json_dumpb without a buffer only measures: no allocation, whatever the size */
+    reason = "presence meta too large";
+    rc = PHX_PRESENCE_E_META;
+  }
+  if (why) *why = reason;
+  return rc;
+}
+
+int phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, bool push_state) {
+  const char *why;
+  int rc = phx_presence_check(key, meta, &why);
+  if (rc) {
+    log_warn("presence %s: track refused: %s (key of %zu bytes, limits %d / %d bytes)", ch->topic,
+             why, strlen(key), PHX_PRESENCE_MAX_KEY, PHX_PRESENCE_MAX_META);
+    return rc;
+  }
   phx_pubsub_t *ps = ch->socket->pubsub;
   presence_task_t *t = presence_task_new(PRESENCE_TRACK, ch->topic);
   t->reply_worker = ps->worker_id;
@@ -217,6 +239,7 @@ void phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, 
   t->push_state = push_state;
   ch->presence_tracked = true;
   phx_pubsub_submit(ps, phx_pubsub_owner_of(ps, ch->topic), &t->task);
+  return 0;
 }
 
 void phx_presence_untrack(phx_channel_t *ch) {
