@@ -94,6 +94,14 @@ const phx_route_t *phx_channel_route(const phx_channel_t *ch);
 task_ctx_t *phx_channel_ctx(const phx_channel_t *ch);
 /* Connect params of the socket (the query string, parsed Plug-style). Borrowed. */
 json_t *phx_channel_params(const phx_channel_t *ch);
+/* The socket's assigns, as Phoenix's socket.assigns: one JSON object per socket (connection or
+ * LongPoll session), shared by all of its channels, created empty with the socket and freed with
+ * it. Borrowed: a channel reads and writes it in place (json_object_set_new ...) and must not
+ * keep the pointer beyond the channel. Use it for per-connection state that outlives one channel,
+ * e.g. counters for a per-socket rate. Keys are the channels' business: prefix them with the
+ * channel type ("ydoc.opened") so that channels do not collide. Worker thread only, like the
+ * rest of the socket. */
+json_t *phx_channel_assigns(phx_channel_t *ch);
 
 /* Reply to msg (echoing its ref) with a JSON response (borrowed; NULL = {}) or binary bytes. */
 void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,

@@ -2,12 +2,24 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
 #include "phx/phx_frame.h"
+#include "phx/phx_json_scan.h"
 #include "phx/phx_presence.h"
 #include "ws/ws_frame.h"
+
+static uint64_t phx_monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t phx_join_capacity(const phx_socket_t *s) {
+  return s->config.max_channels ? s->config.max_channels : 1;
+}
 
 phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn, json_t *params,
                              uint8_t *auth_token, size_t auth_token_len,
@@ -20,7 +32,10 @@ phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn
   s->auth_token = auth_token;
   s->auth_token_len = auth_token_len;
   s->config = *config;
+  if (!s->config.now_ns) s->config.now_ns = phx_monotonic_ns;
   s->channels = xcalloc(config->max_channels ? config->max_channels : 1, sizeof *s->channels);
+  s->assigns = json_object();
+  s->join_tat_ns = s->config.now_ns(); /* full */
   return s;
 }
 
@@ -144,9 +159,112 @@ void phx_socket_free(phx_socket_t *s) {
   s->closed = true;
   while (s->nchannels) phx_channel_end(s, s->channels[s->nchannels - 1], PHX_EXIT_CLOSED);
   json_decref(s->params);
+  json_decref(s->assigns);
   free(s->auth_token);
   free(s->channels);
   free(s);
+}
+
+/* --- limits ------------------------------------------------------------------------------------
+ *
+ * How a refusal is answered. A message that can be answered safely — decoded, with refs the
+ * client can route a reply by — gets an error reply {"reason": ...}, exactly as a channel refuses
+ * a join: a topic over max_topic, a join beyond the bucket. phoenix.js then treats it as any
+ * failed join (its rejoin backoff retries later) and the socket's other channels carry on.
+ *
+ * A message that cannot be answered closes the connection, as a malformed one does (1007 text,
+ * 1003 binary): one over the JSON limits was never decoded (no ref to reply to), and one whose
+ * join_ref or ref is unusable cannot be replied to without echoing what we refuse to keep. Each
+ * gets the code that says why rather than "malformed": 1009 (too big to process) for the JSON
+ * limits, the code --max-message already uses for size; 1008 (policy violation) for refs, which
+ * are valid JSON and a valid Phoenix message, only not one we accept. The transport's close hook
+ * carries the reason to the client (the close code returned by phx_socket_handle_text only
+ * names malformed input), so these close the transport themselves and return 0 — after which the
+ * transport releases the socket as after any close asked for during a message.
+ *
+ * Every refusal logs one line (warn) with sizes and at most a short, sanitised prefix of a topic
+ * or event — never the payload. */
+
+static void phx_socket_refuse(phx_socket_t *s, uint16_t code, const char *reason) {
+  if (s->closed) return;
+  s->transport->close(s->transport, code, reason);
+  s->closed = true; /* nothing more is sent on a connection that is closing */
+}
+
+/* A log-safe prefix of client text: at most 32 bytes, anything but printable ASCII as '?'. */
+static const char *phx_snippet(const char *in, char out[40]) {
+  size_t n = 0;
+  for (; in[n] && n < 32; n++) out[n] = in[n] >= 0x20 && in[n] < 0x7f ? in[n] : '?';
+  if (in[n]) {
+    memcpy(out + n, "...", 3);
+    n += 3;
+  }
+  out[n] = '\0';
+  return out;
+}
+
+/* join_ref and ref: null, a number, or a string of at most PHX_REF_MAX bytes (phoenix.js sends
+ * strings of digits). Anything else would be kept and echoed for the channel's life. */
+static bool phx_ref_ok(const json_t *v) {
+  if (!v) return true; /* null or absent */
+  if (json_is_string(v)) return json_string_length(v) <= PHX_REF_MAX;
+  return json_is_number(v);
+}
+
+static const char *phx_ref_kind(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_STRING: return "a long string";
+  case JSON_ARRAY: return "an array";
+  case JSON_OBJECT: return "an object";
+  default: return "a boolean";
+  }
+}
+
+static bool phx_refs_admit(phx_socket_t *s, const phx_msg_t *m) {
+  bool jr_ok = phx_ref_ok(m->join_ref);
+  if (jr_ok && phx_ref_ok(m->ref)) return true;
+  const char *field = jr_ok ? "ref" : "join_ref";
+  const json_t *v = jr_ok ? m->ref : m->join_ref;
+  char ev[40];
+  if (json_is_string(v))
+    log_warn("socket: '%s' refused: %s is a string of %zu bytes (limit %d); closing with 1008",
+             phx_snippet(m->event, ev), field, json_string_length(v), PHX_REF_MAX);
+  else
+    log_warn("socket: '%s' refused: %s is %s, not null, a number or a string; closing with 1008",
+             phx_snippet(m->event, ev), field, phx_ref_kind(v));
+  phx_socket_refuse(s, WS_CLOSE_POLICY, jr_ok ? "invalid ref" : "invalid join_ref");
+  return false;
+}
+
+static bool phx_topic_admit(phx_socket_t *s, const phx_msg_t *m, bool join) {
+  size_t tl = s->config.max_topic ? strlen(m->topic) : 0;
+  if (tl <= s->config.max_topic) return true;
+  char ev[40], tp[40];
+  log_warn("socket: '%s' refused: topic of %zu bytes (limit %zu): '%s'", phx_snippet(m->event, ev),
+           tl, s->config.max_topic, phx_snippet(m->topic, tp));
+  phx_send_reply(s, join ? m->join_ref : NULL, m->ref, m->topic, "error",
+                 "{\"reason\":\"topic too long\"}");
+  return false;
+}
+
+/* The join bucket: max_channels tokens refilled at max_joins_per_s, on the monotonic clock. Kept
+ * as the generic cell rate algorithm, in integer nanoseconds (exact, one word): each join costs
+ * T = 1 s / rate; the theoretical arrival time `tat` moves T ahead per join and never lags behind
+ * now; a join is admitted while tat stays within capacity * T of now (the bucket not empty). */
+static bool phx_join_admit(phx_socket_t *s, const phx_msg_t *m) {
+  if (!s->config.max_joins_per_s) return true;
+  uint64_t now = s->config.now_ns(), cap = phx_join_capacity(s);
+  uint64_t t = 1000000000u / s->config.max_joins_per_s;
+  uint64_t tat = (s->join_tat_ns > now ? s->join_tat_ns : now) + t;
+  if (tat - now <= cap * t) {
+    s->join_tat_ns = tat;
+    return true;
+  }
+  char tp[40];
+  log_warn("socket: join of '%s' refused: more than %u joins per second (bursts of %llu)",
+           phx_snippet(m->topic, tp), s->config.max_joins_per_s, (unsigned long long)cap);
+  phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", "{\"reason\":\"too many joins\"}");
+  return false;
 }
 
 /* --- message handling -------------------------------------------------------------------------- */
@@ -172,6 +290,9 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
                    "{\"reason\":\"too many channels joined\"}");
     return;
   }
+  /* The bucket guards the work of a join (a rejoin too: it ends a channel and starts one, with
+   * their presence diffs); the cheaper refusals above keep their own, more precise reasons. */
+  if (!phx_join_admit(s, m)) return;
   /* Duplicate join: the old incarnation ends first; its phx_close follows the new reply. */
   json_t *old_join_ref = NULL;
   if (old) {
@@ -230,8 +351,10 @@ static void phx_dispatch(phx_socket_t *s, phx_msg_t *m) {
     phx_send_reply(s, NULL, m->ref, "phoenix", "ok", "{}");
     return;
   }
+  bool join = !strcmp(m->event, "phx_join");
+  if (!phx_topic_admit(s, m, join)) return;
   s->dispatching++;
-  if (!strcmp(m->event, "phx_join")) {
+  if (join) {
     phx_handle_join(s, m);
   } else if (!strcmp(m->event, "phx_leave")) {
     phx_handle_leave(s, m);
@@ -251,13 +374,37 @@ static void phx_dispatch(phx_socket_t *s, phx_msg_t *m) {
 }
 
 uint16_t phx_socket_handle_text(phx_socket_t *s, const char *data, size_t len) {
+  /* The pre-scan first: jansson never sees a text over the limits, nor one the scan already
+   * knows to be malformed (jansson would refuse it too, see phx_json_scan.h). */
+  phx_json_limits_t limits = {.max_depth = s->config.max_json_depth,
+                              .max_values = s->config.max_json_elements};
+  phx_json_stats_t st;
+  int scan = phx_json_scan(data, len, &limits, &st);
+  if (scan == PHX_JSON_SCAN_MALFORMED) {
+    log_warn("socket: malformed text message (invalid JSON at byte %zu of %zu); closing with 1007",
+             st.offset, len);
+    return WS_CLOSE_INVALID_DATA;
+  }
+  if (scan == PHX_JSON_SCAN_TOO_DEEP) {
+    log_warn("socket: text message of %zu bytes refused: JSON nested deeper than %u levels; "
+             "closing with 1009", len, st.depth - 1);
+    phx_socket_refuse(s, WS_CLOSE_TOO_BIG, phx_json_scan_strerror(scan));
+    return 0;
+  }
+  if (scan == PHX_JSON_SCAN_TOO_MANY) {
+    log_warn("socket: text message of %zu bytes refused: more than %zu JSON values; "
+             "closing with 1009", len, st.values - 1);
+    phx_socket_refuse(s, WS_CLOSE_TOO_BIG, phx_json_scan_strerror(scan));
+    return 0;
+  }
+
   phx_msg_t m;
   const char *why = NULL;
   if (phx_decode_text(s->vsn, data, len, &m, &why) != 0) {
     log_warn("socket: malformed text message (%s); closing with 1007", why ? why : "?");
     return WS_CLOSE_INVALID_DATA;
   }
-  phx_dispatch(s, &m);
+  if (phx_refs_admit(s, &m)) phx_dispatch(s, &m);
   phx_msg_free(&m);
   return 0;
 }
@@ -273,7 +420,7 @@ uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t l
     log_warn("socket: malformed binary message (%s); closing with 1003", why ? why : "?");
     return WS_CLOSE_UNSUPPORTED;
   }
-  phx_dispatch(s, &m);
+  if (phx_refs_admit(s, &m)) phx_dispatch(s, &m);
   phx_msg_free(&m);
   return 0;
 }

@@ -24,13 +24,30 @@ typedef struct phx_transport {
   void (*close)(struct phx_transport *t, uint16_t code, const char *reason);
 } phx_transport_t;
 
+/* Limits on what one client may send, and how each refusal is answered (phx_socket.c explains
+ * the choice). Every refusal is logged once (warn), without the payload, and touches only the
+ * socket that sent it.
+ *
+ *   JSON text over max_json_depth / max_json_elements   close 1009 "JSON nested too deeply" /
+ *     (counted by phx_json_scan before jansson parses)  "too many JSON values"
+ *   join_ref or ref not null, a number or a string of   close 1008 "invalid join_ref" /
+ *     at most PHX_REF_MAX bytes                          "invalid ref"
+ *   topic longer than max_topic                          error reply {"reason":"topic too long"}
+ *   phx_join beyond the join bucket                      error reply {"reason":"too many joins"}
+ *
+ * The join bucket holds max_channels tokens (at least 1) and refills at max_joins_per_s; it
+ * starts full, so a client may (re)join all its channels at once. */
+#define PHX_REF_MAX 64
+
 typedef struct phx_socket_config {
   size_t max_channels;        /* per socket; Phoenix's default is 100 */
   const phx_router_t *router; /* topic patterns -> channel types (the server's) */
   unsigned max_joins_per_s;   /* join rate, in a bucket of max_channels (0: no limit) */
   size_t max_topic;           /* bytes of a topic name (0: no limit) */
-  unsigned max_json_depth;    /* nesting of a client's JSON message (0: no limit) */
+  unsigned max_json_depth;    /* nesting of a client's JSON message (0: jansson's 2048) */
   size_t max_json_elements;   /* values in a client's JSON message (0: no limit) */
+  /* Monotonic nanoseconds for the join bucket; NULL: CLOCK_MONOTONIC (tests inject a clock). */
+  uint64_t (*now_ns)(void);
 } phx_socket_config_t;
 
 struct phx_socket {
@@ -43,6 +60,8 @@ struct phx_socket {
   phx_socket_config_t config;
   phx_channel_t **channels; /* at most config.max_channels; a linear scan beats hashing here */
   size_t nchannels;
+  json_t *assigns;     /* Phoenix's socket assigns: a JSON object, owned (phx_channel_assigns) */
+  uint64_t join_tat_ns; /* the join bucket, as GCRA: when it would be full again (see .c) */
   bool closed;
   int dispatching; /* > 0 while a message is being handled */
 };
@@ -55,7 +74,9 @@ phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn
 void phx_socket_free(phx_socket_t *s);
 
 /* Handle one client message. A malformed message returns a close code (1003 binary / 1007 text
- * or similar) that the transport should close with; 0 otherwise. */
+ * or similar) that the transport should close with; 0 otherwise. A message refused by a limit
+ * (above) that cannot be answered has already closed the transport with its own code and reason
+ * when this returns 0. */
 uint16_t phx_socket_handle_text(phx_socket_t *s, const char *data, size_t len);
 uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t len);
 

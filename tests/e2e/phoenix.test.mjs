@@ -14,7 +14,9 @@ async function open(opts) {
   return s;
 }
 
-before(async () => { server = await startServer({ workers: 2 }); });
+// --max-joins: the protocol tests join in bursts (100 channels, then a rejoin at once), beyond the
+// default 20 joins/s bucket of --max-channels; limits-phx.test.mjs tests the bucket itself.
+before(async () => { server = await startServer({ workers: 2, args: ['--max-joins', '100000'] }); });
 after(async () => {
   for (const s of sockets) s.disconnect();
   const { code } = await server.stop();
