@@ -15,6 +15,7 @@
 #include "net/conn.h"
 #include "net/http_handler.h"
 #include "net/worker.h"
+#include "phx/phx_json_scan.h"
 #include "phx/phx_presence.h"
 #include "phx/phx_pubsub.h"
 
@@ -26,11 +27,11 @@ static bool api_authorized(const api_t *api, conn_t *c, const http_request_t *re
   size_t klen = key ? strlen(key) : 0;
   bool ok = key ? h && h->value_len == 7 + klen && !strncasecmp(h->value, "Bearer ", 7) &&
                       CRYPTO_memcmp(h->value + 7, key, klen) == 0
-                : c->peer_loopback;
+                : http_request_is_local(c, req);
   if (ok) return true;
-  const char *why = !key ? "API key required (none is configured: loopback clients only)"
+  const char *why = !key ? "API key required (none is configured: local clients only, not through a proxy)"
                     : h ? "invalid API key" : "missing API key";
-  log_warn("api: %s refused: %s", c->peer, !key ? "no API key configured and the client is not on loopback"
+  log_warn("api: %s refused: %s", c->peer, !key ? "no API key configured and the client is not local (or came through a proxy)"
                                              : h ? "wrong API key" : "missing API key");
   http_respond_error_with(c, 401, why, "WWW-Authenticate: Bearer realm=\"cinder\"\r\n");
   return false;
@@ -50,8 +51,25 @@ static json_t *api_json_body(conn_t *c, const http_request_t *req, const char *b
     http_respond_error(c, 415, "content type must be application/json");
     return NULL;
   }
+  /* The socket's JSON limits hold for API bodies too, checked before jansson builds a tree. */
+  const server_config_t *cfg = &c->w->server->cfg;
+  phx_json_limits_t limits = {.max_depth = cfg->max_json_depth, .max_values = cfg->max_json_elements};
+  phx_json_stats_t st;
+  int scan = phx_json_scan(body, len, &limits, &st);
+  if (scan == PHX_JSON_SCAN_TOO_DEEP || scan == PHX_JSON_SCAN_TOO_MANY) {
+    char why[96];
+    if (scan == PHX_JSON_SCAN_TOO_DEEP)
+      snprintf(why, sizeof why, "JSON body nested deeper than %u levels", st.depth - 1);
+    else
+      snprintf(why, sizeof why, "JSON body has more than %zu values", st.values - 1);
+    log_info("api: %s: %s (%zu bytes)", c->peer, why, len);
+    http_respond_error(c, 400, why);
+    return NULL;
+  }
   json_error_t err;
-  json_t *o = json_loadb(body, len, 0, &err);
+  json_t *o = scan == PHX_JSON_SCAN_OK ? json_loadb(body, len, 0, &err) : NULL;
+  if (!o && scan != PHX_JSON_SCAN_OK)
+    snprintf(err.text, sizeof err.text, "invalid JSON at byte %zu", st.offset);
   if (!json_is_object(o)) {
     log_info("api: %s: malformed JSON body: %s", c->peer, o ? "not an object" : err.text);
     json_decref(o);
