@@ -162,6 +162,11 @@ static void conn_on_close(uv_handle_t *h) {
  * Eviction may be decided inside a broadcast's delivery loop, so nothing is torn down here: the
  * unsent frames are dropped (not the one being written), a close frame 1013 is queued best effort,
  * and the sweep closes the connection if the client does not take it within 2 s. */
+static uint64_t conn_nonzero_now(const conn_t *c) {
+  uint64_t now = uv_now(&c->w->loop);
+  return now ? now : 1;
+}
+
 static void conn_evict_slow(conn_t *c, const char *why) {
   const server_config_t *cfg = &c->w->server->cfg;
   uint64_t now = uv_now(&c->w->loop);
@@ -196,7 +201,7 @@ void conn_send(conn_t *c, frame_t *f) {
   VEC_PUSH(c->outq, c->outq_len, c->outq_cap, 8, frame_ref(f));
   c->queued_bytes += f->len;
   if (c->queued_bytes > cfg->max_queue && !c->over_since_ms)
-    c->over_since_ms = uv_now(&c->w->loop) | 1; /* never 0: 0 means "not over" */
+    c->over_since_ms = conn_nonzero_now(c); /* 0 means "not over" */
   atomic_fetch_add_explicit(&c->w->bytes_out, f->len, memory_order_relaxed);
   if (!c->in_flushq) {
     c->in_flushq = true;
@@ -514,7 +519,7 @@ void conn_resume(conn_t *c) {
 
 void conn_sweep(conn_t *c, uint64_t now) {
   const server_config_t *cfg = &c->w->server->cfg;
-  if (c->over_since_ms && now - c->over_since_ms > cfg->queue_grace_ms &&
+  if (c->over_since_ms && now > c->over_since_ms && now - c->over_since_ms > cfg->queue_grace_ms &&
       (c->state == CONN_WS || c->state == CONN_HTTP)) {
     conn_evict_slow(c, "the soft limit was held past the grace");
     return;

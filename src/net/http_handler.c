@@ -113,6 +113,11 @@ static void http_healthz(conn_t *c, const http_request_t *req, bool keep_alive) 
   json_decref(o);
 }
 
+bool http_request_is_local(const conn_t *c, const http_request_t *req) {
+  return c->peer_loopback && !http_header_find(req, "forwarded") &&
+         !http_header_find(req, "x-forwarded-for") && !http_header_find(req, "x-real-ip");
+}
+
 bool http_origin_check(conn_t *c, const http_request_t *req) {
   const http_header_t *h = http_header_find(req, "origin");
   if (http_origin_allowed(&c->w->server->origins, h ? h->value : NULL, h ? h->value_len : 0))

@@ -23,6 +23,10 @@ void http_handler_timeout(conn_t *c);
 /* Write a complete response. extra_headers: "Name: value\r\n..." or NULL. */
 void http_respond(conn_t *c, int status, const char *content_type, const char *body,
                   size_t body_len, const char *extra_headers, bool keep_alive);
+/* The request comes from this machine itself: a loopback peer, and no proxy header. A reverse
+ * proxy on the same host connects from loopback for everyone it forwards; a request carrying
+ * Forwarded, X-Forwarded-For or X-Real-IP is therefore never local. */
+bool http_request_is_local(const conn_t *c, const http_request_t *req);
 /* The Origin check of the Phoenix socket (--check-origin); logs a refusal. */
 bool http_origin_check(conn_t *c, const http_request_t *req);
 /* A JSON error body {"error": reason} with the given status; the connection closes after it. */

@@ -157,7 +157,7 @@ static void lp_session_send(phx_transport_t *t, frame_t *f) {
   }
   VEC_PUSH(s->frames, s->nframes, s->cap, 8, frame_ref(f));
   s->bytes += f->len;
-  if (s->bytes > cfg->max_queue && !s->over_since_ms) s->over_since_ms = uv_now(&s->w->loop) | 1;
+  if (s->bytes > cfg->max_queue && !s->over_since_ms) s->over_since_ms = uv_now(&s->w->loop) ? uv_now(&s->w->loop) : 1;
   lp_mark_dirty(s);
 }
 
@@ -228,7 +228,8 @@ void longpoll_sweep(worker_t *w, uint64_t now) {
                 lp_status_json(204, s->token));
     } else if (!s->waiting && now - s->last_poll_ms > LP_SESSION_IDLE_MS) {
       lp_session_end(s, "no poll for 15 s"); /* the iterator already holds the next entry */
-    } else if (s->over_since_ms && now - s->over_since_ms > w->server->cfg.queue_grace_ms) {
+    } else if (s->over_since_ms && now > s->over_since_ms &&
+               now - s->over_since_ms > w->server->cfg.queue_grace_ms) {
       log_warn("longpoll %.8s: %zu bytes buffered for %llu ms (client not polling)", s->token,
                s->bytes, (unsigned long long)(now - s->over_since_ms));
       lp_session_end(s, "slow consumer");

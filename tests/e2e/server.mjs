@@ -12,10 +12,13 @@ import assert from 'node:assert/strict';
 
 export const CINDER_BIN = process.env.CINDER_BIN || resolve('build/test/cinder');
 
-export async function startServer({ workers = 2, args = [], env = {}, port = 0, dataDir } = {}) {
+// wrap: a command that execs the server (same pid), e.g. ['prlimit', '--nofile=2000:2000', '--'].
+export async function startServer({ workers = 2, args = [], env = {}, port = 0, dataDir, wrap = [] } = {}) {
   const data = dataDir || mkdtempSync(join(tmpdir(), 'cinder-e2e-'));
-  const proc = spawn(CINDER_BIN, ['serve', '--host', '127.0.0.1', '--port', String(port),
-    '--workers', String(workers), '--data', data, ...args], {
+  const argv = [CINDER_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port),
+    '--workers', String(workers), '--data', data, ...args];
+  const [cmd, ...cmdArgs] = [...wrap, ...argv];
+  const proc = spawn(cmd, cmdArgs, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
