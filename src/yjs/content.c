@@ -226,9 +226,9 @@ void yblock_write(const yblock *b, ybuf *out, uint64_t offset) {
     ybuf_var_uint(out, b->len - offset);
     return;
   }
-  if (yjs_write_item_head(out, b->kind, b->sub != NULL, b->client, b->clock, offset,
-                          (b->flags & YB_ORIGIN) ? &b->origin : NULL,
-                          (b->flags & YB_RORIGIN) ? &b->rorigin : NULL))
+  uint8_t has = (uint8_t)(((b->flags & YB_ORIGIN) ? YINFO_ORIGIN : 0) |
+                          ((b->flags & YB_RORIGIN) ? YINFO_RORIGIN : 0) | (b->sub ? YINFO_SUB : 0));
+  if (yjs_write_item_head(out, b->kind, has, b->client, b->clock, offset, &b->origin, &b->rorigin))
     write_parent_info(b, out);
   const uint8_t *p = b->kind == YC_TYPE ? NULL : ybytes_cptr(&b->c.bytes);
   size_t n = b->kind == YC_TYPE ? 0 : b->c.bytes.n;

@@ -262,23 +262,23 @@ void yjs__write_doc_opts(ybuf *b, yslice opts);
 
 /* The start of an item written from unit `offset` on (Item.write, for a record or a block alike):
  * the info byte, the origin -- for a cut item (offset > 0) the unit just before the cut -- and the
- * right origin. origin / rorigin are NULL when absent. Returns true when parent info must follow
- * (neither origin written). */
-static inline bool yjs_write_item_head(ybuf *b, uint8_t cref, bool sub, uint64_t client,
+ * right origin. `has` holds the YINFO_ORIGIN / YINFO_RORIGIN / YINFO_SUB bits of what the item
+ * has; origin and rorigin are read only where their bit is set. Returns true when parent info
+ * must follow (neither origin written). */
+static inline bool yjs_write_item_head(ybuf *b, uint8_t cref, uint8_t has, uint64_t client,
                                        uint64_t clock, uint64_t offset, const yjs_id *origin,
                                        const yjs_id *rorigin) {
-  bool has_origin = offset > 0 || origin;
-  ybuf_u8(b, (uint8_t)(cref | (has_origin ? YINFO_ORIGIN : 0) | (rorigin ? YINFO_RORIGIN : 0) |
-                       (sub ? YINFO_SUB : 0)));
-  if (has_origin) {
+  uint8_t info = (uint8_t)(cref | has | (offset > 0 ? YINFO_ORIGIN : 0));
+  ybuf_u8(b, info);
+  if (info & YINFO_ORIGIN) {
     ybuf_var_uint(b, offset > 0 ? client : origin->client);
     ybuf_var_uint(b, offset > 0 ? clock + offset - 1 : origin->clock);
   }
-  if (rorigin) {
+  if (info & YINFO_RORIGIN) {
     ybuf_var_uint(b, rorigin->client);
     ybuf_var_uint(b, rorigin->clock);
   }
-  return !has_origin && !rorigin;
+  return !(info & (YINFO_ORIGIN | YINFO_RORIGIN));
 }
 
 /* --- delete sets --------------------------------------------------------------------------- */

@@ -6,10 +6,10 @@
  * parent) lives in another client's structs of the same update is pushed, and that client's next
  * struct is integrated first. When a dependency is in no client of the update (or the struct's
  * own client has a gap before it), the whole stack and the rest of each client on it go pending
- * (encoded as an update, "rest"), with the lowest missing clock per client remembered. A later update that supplies one of those clocks makes
- * readUpdate retry the pending structs. The order of all this follows yjs step by step, because
- * it decides which structs integrate in which order, and so the struct boundaries that encoded
- * state shows. */
+ * (encoded as an update, "rest"), with the lowest missing clock per client remembered. A later
+ * update that supplies one of those clocks makes readUpdate retry the pending structs. The order
+ * of all this follows yjs step by step, because it decides which structs integrate in which
+ * order, and so the struct boundaries that encoded state shows. */
 #include "yjs/internal.h"
 
 #include <stdlib.h>

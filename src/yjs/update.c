@@ -398,10 +398,10 @@ static void write_rec(ybuf *b, const yrec *r, uint64_t offset) {
     ybuf_var_uint(b, r->len - offset);
     return;
   }
-  bool parent_info = yjs_write_item_head(b, r->cref, (r->flags & YR_SUB) != 0, r->client, r->clock,
-                                         offset, (r->flags & YR_ORIGIN) ? &r->origin : NULL,
-                                         (r->flags & YR_RORIGIN) ? &r->rorigin : NULL);
-  if (parent_info) {
+  uint8_t has = (uint8_t)(((r->flags & YR_ORIGIN) ? YINFO_ORIGIN : 0) |
+                          ((r->flags & YR_RORIGIN) ? YINFO_RORIGIN : 0) |
+                          ((r->flags & YR_SUB) ? YINFO_SUB : 0));
+  if (yjs_write_item_head(b, r->cref, has, r->client, r->clock, offset, &r->origin, &r->rorigin)) {
     if (r->flags & YR_PARENT_NAME) {
       ybuf_var_uint(b, YPARENT_NAME);
       ybuf_var_bytes(b, r->parent_name.p, r->parent_name.n);
