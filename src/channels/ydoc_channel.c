@@ -1,8 +1,11 @@
 #include "channels/ydoc_channel.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -33,10 +36,54 @@ static const char *ydoc_name_of(const phx_channel_t *ch) {
   return phx_channel_topic(ch) + phx_channel_route(ch)->prefix_len;
 }
 
+/* --max-doc-opens: the documents one socket may open per minute, as a token bucket kept in the
+ * socket's assigns ("ydoc.opens": {"tokens", "at"}): N tokens, refilled at N a minute, one taken
+ * per join. So a socket may open N documents at once, then one every 60/N s on average. Every
+ * join counts (the same document again, a rejoin after an error); a refused join takes none. */
+static bool ydoc_may_open(phx_channel_t *ch, unsigned per_min) {
+  json_t *assigns = phx_channel_assigns(ch);
+  if (!per_min || !assigns) return true;
+  uint64_t now = uv_now(phx_channel_ctx(ch)->loop);
+  double cap = per_min, tokens = cap;
+  json_t *bucket = json_object_get(assigns, "ydoc.opens");
+  if (json_is_object(bucket)) {
+    uint64_t at = (uint64_t)json_integer_value(json_object_get(bucket, "at"));
+    tokens = json_real_value(json_object_get(bucket, "tokens"));
+    if (now > at) tokens += (double)(now - at) * cap / 60000.0;
+    if (tokens > cap) tokens = cap;
+  }
+  bool ok = tokens >= 1.0;
+  if (ok) tokens -= 1.0;
+  json_object_set_new(assigns, "ydoc.opens",
+                      json_pack("{sfsI}", "tokens", tokens, "at", (json_int_t)now));
+  return ok;
+}
+
+/* Refusals (issue 9). A join the channel can decide alone is refused in the join reply
+ * ({"reason": ...}): phoenix.js then retries with its rejoin backoff (1 s, 2 s, 5 s, 10 s) and
+ * y-phoenix-channel never reports the room as connected.
+ *
+ * --max-docs is decided by the document's owner, after the ok reply has gone (the reply does
+ * not wait for the owner), so a refusal there is `yjs_error` {"reason": "too many documents"}
+ * then phx_error, as a failed load is: phoenix.js treats phx_error like a failed join (its
+ * rejoin timer retries), and y-phoenix-channel (0.1.1) reports "disconnected" and drops the
+ * remote awareness states it may have, then resyncs on its next successful join. Deciding it in
+ * the join itself would need the owner's answer before the reply (a document already loaded must
+ * never be refused, and only its owner knows) — a synchronous cross-worker question the Phoenix
+ * socket does not have. The one drawback: the ok reply resets phoenix.js's backoff, so a refused
+ * client retries every second rather than backing off to 10 s. */
 static int ydoc_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   const char *name = ydoc_name_of(ch);
   if (!*name) {
     *reply = json_pack("{ss}", "reason", "missing document name");
+    return PHX_JOIN_ERROR;
+  }
+  const shared_docs_config_t *cfg = shared_docs_config_of(phx_channel_ctx(ch));
+  if (cfg && !ydoc_may_open(ch, cfg->max_doc_opens_per_min)) {
+    log_warn("doc %s: join refused: the socket opened %u documents within a minute "
+             "(--max-doc-opens)",
+             name, cfg->max_doc_opens_per_min);
+    *reply = json_pack("{ss}", "reason", "too many documents opened");
     return PHX_JOIN_ERROR;
   }
   ydoc_state_t *st = phx_channel_state(ch);
