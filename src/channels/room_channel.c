@@ -34,12 +34,10 @@ static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   json_object_set_new(meta, "online_at", json_string(online_at));
 
   /* Both are the client's and kept for the channel's life: refuse the join (a reason phoenix.js
-   * hands to join().receive("error")) rather than have the track refused after an ok reply. */
+   * hands to join().receive("error"); the socket logs it) rather than have the track refused
+   * after an ok reply. */
   const char *why;
   if (phx_presence_check(user, meta, &why)) {
-    log_warn("room %s: join refused: %s (key of %zu bytes, meta of %zu bytes; limits %d / %d)",
-             phx_channel_topic(ch), why, strlen(user), json_dumpb(meta, NULL, 0, JSON_COMPACT),
-             PHX_PRESENCE_MAX_KEY, PHX_PRESENCE_MAX_META);
     json_decref(meta);
     *reply = json_pack("{ss}", "reason", why);
     return PHX_JOIN_ERROR; /* the state is freed without terminate: nothing kept in it */

@@ -191,10 +191,11 @@ static void phx_socket_refuse(phx_socket_t *s, uint16_t code, const char *reason
   s->closed = true; /* nothing more is sent on a connection that is closing */
 }
 
-/* A log-safe prefix of client text: at most 32 bytes, anything but printable ASCII as '?'. */
-static const char *phx_snippet(const char *in, char out[40]) {
+/* A log-safe prefix of client text for out[size]: at most size - 8 bytes of it (32 for the usual
+ * 40), anything but printable ASCII as '?', "..." when cut. */
+static const char *phx_snippet(const char *in, char *out, size_t size) {
   size_t n = 0;
-  for (; in[n] && n < 32; n++) out[n] = in[n] >= 0x20 && in[n] < 0x7f ? in[n] : '?';
+  for (; in[n] && n < size - 8; n++) out[n] = in[n] >= 0x20 && in[n] < 0x7f ? in[n] : '?';
   if (in[n]) {
     memcpy(out + n, "...", 3);
     n += 3;
@@ -228,10 +229,10 @@ static bool phx_refs_admit(phx_socket_t *s, const phx_msg_t *m) {
   char ev[40];
   if (json_is_string(v))
     log_warn("socket: '%s' refused: %s is a string of %zu bytes (limit %d); closing with 1008",
-             phx_snippet(m->event, ev), field, json_string_length(v), PHX_REF_MAX);
+             phx_snippet(m->event, ev, sizeof ev), field, json_string_length(v), PHX_REF_MAX);
   else
     log_warn("socket: '%s' refused: %s is %s, not null, a number or a string; closing with 1008",
-             phx_snippet(m->event, ev), field, phx_ref_kind(v));
+             phx_snippet(m->event, ev, sizeof ev), field, phx_ref_kind(v));
   phx_socket_refuse(s, WS_CLOSE_POLICY, jr_ok ? "invalid ref" : "invalid join_ref");
   return false;
 }
@@ -240,8 +241,9 @@ static bool phx_topic_admit(phx_socket_t *s, const phx_msg_t *m, bool join) {
   size_t tl = s->config.max_topic ? strlen(m->topic) : 0;
   if (tl <= s->config.max_topic) return true;
   char ev[40], tp[40];
-  log_warn("socket: '%s' refused: topic of %zu bytes (limit %zu): '%s'", phx_snippet(m->event, ev),
-           tl, s->config.max_topic, phx_snippet(m->topic, tp));
+  log_warn("socket: '%s' refused: topic of %zu bytes (limit %zu): '%s'",
+           phx_snippet(m->event, ev, sizeof ev), tl, s->config.max_topic,
+           phx_snippet(m->topic, tp, sizeof tp));
   phx_send_reply(s, join ? m->join_ref : NULL, m->ref, m->topic, "error",
                  "{\"reason\":\"topic too long\"}");
   return false;
@@ -262,7 +264,7 @@ static bool phx_join_admit(phx_socket_t *s, const phx_msg_t *m) {
   }
   char tp[40];
   log_warn("socket: join of '%s' refused: more than %u joins per second (bursts of %llu)",
-           phx_snippet(m->topic, tp), s->config.max_joins_per_s, (unsigned long long)cap);
+           phx_snippet(m->topic, tp, sizeof tp), s->config.max_joins_per_s, (unsigned long long)cap);
   phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", "{\"reason\":\"too many joins\"}");
   return false;
 }
@@ -308,6 +310,9 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
   json_decref(payload);
 
   char *response = reply ? json_dumps(reply, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  char why[72] = "";
+  const char *reason = json_string_value(json_object_get(reply, "reason"));
+  if (rc != PHX_JOIN_OK && reason) phx_snippet(reason, why, sizeof why);
   json_decref(reply);
   if (rc == PHX_JOIN_OK) {
     s->channels[s->nchannels++] = ch;
@@ -317,7 +322,10 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
     phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", response ? response : "{}");
     log_debug("socket: joined '%s' (%s)", ch->topic, type->name);
   } else {
-    log_info("socket: join of '%s' refused by %s", m->topic, type->name);
+    /* The one line for a refused join, with its reason: channels need not log their own. */
+    char tp[72];
+    log_info("socket: join of '%s' refused by %s%s%s", phx_snippet(m->topic, tp, sizeof tp),
+             type->name, *why ? ": " : "", why);
     phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", response ? response : "{}");
     phx_channel_free(ch);
     ch = NULL;
