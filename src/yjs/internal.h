@@ -410,14 +410,32 @@ struct yjs_doc {
 };
 
 /* store.c */
-yclient *ystore_client(const yjs_doc *doc, uint64_t client);
+static inline size_t ystore_client_hash(uint64_t c) {
+  c ^= c >> 33;
+  c *= 0xff51afd7ed558ccdULL;
+  c ^= c >> 33;
+  return (size_t)c;
+}
+/* The client's entry, or NULL. Inline: integrating one struct looks clients up several times. */
+static inline yclient *ystore_client(const yjs_doc *doc, uint64_t client) {
+  if (!doc->ccap) return NULL;
+  size_t mask = doc->ccap - 1;
+  for (size_t i = ystore_client_hash(client) & mask;; i = (i + 1) & mask) {
+    yclient *c = doc->clients[i];
+    if (!c) return NULL;
+    if (c->client == client) return c;
+  }
+}
 yclient *ystore_client_get_or_add(yjs_doc *doc, uint64_t client);
 static inline uint64_t yclient_state(const yclient *c) {
   if (!c || !c->n) return 0;
   const yblock *b = c->blocks[c->n - 1];
   return b->clock + b->len;
 }
-uint64_t ystore_state(const yjs_doc *doc, uint64_t client);
+/* The next clock expected from client (0 if unknown). */
+static inline uint64_t ystore_state(const yjs_doc *doc, uint64_t client) {
+  return yclient_state(ystore_client(doc, client));
+}
 size_t yclient_find(const yclient *c, uint64_t clock); /* clock must be < state */
 void yclient_insert(yclient *c, size_t idx, yblock *b);
 void yclient_push(yclient *c, yblock *b);

@@ -15,26 +15,9 @@
 
 #define SLAB_BLOCKS 512
 
-static size_t client_hash(uint64_t c) {
-  c ^= c >> 33;
-  c *= 0xff51afd7ed558ccdULL;
-  c ^= c >> 33;
-  return (size_t)c;
-}
-
-yclient *ystore_client(const yjs_doc *doc, uint64_t client) {
-  if (!doc->ccap) return NULL;
-  size_t mask = doc->ccap - 1;
-  for (size_t i = client_hash(client) & mask;; i = (i + 1) & mask) {
-    yclient *c = doc->clients[i];
-    if (!c) return NULL;
-    if (c->client == client) return c;
-  }
-}
-
 static void clients_insert(yclient **tab, size_t cap, yclient *c) {
   size_t mask = cap - 1;
-  size_t i = client_hash(c->client) & mask;
+  size_t i = ystore_client_hash(c->client) & mask;
   while (tab[i]) i = (i + 1) & mask;
   tab[i] = c;
 }
@@ -56,10 +39,6 @@ yclient *ystore_client_get_or_add(yjs_doc *doc, uint64_t client) {
   clients_insert(doc->clients, doc->ccap, c);
   doc->nclients++;
   return c;
-}
-
-uint64_t ystore_state(const yjs_doc *doc, uint64_t client) {
-  return yclient_state(ystore_client(doc, client));
 }
 
 size_t yclient_find(const yclient *c, uint64_t clock) {
