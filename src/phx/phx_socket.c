@@ -183,7 +183,16 @@ void phx_socket_free(phx_socket_t *s) {
  * transport releases the socket as after any close asked for during a message.
  *
  * Every refusal logs one line (warn) with sizes and at most a short, sanitised prefix of a topic
- * or event — never the payload. */
+ * or event — never the payload. The error replies leave the socket open, so a client can repeat
+ * them as fast as it sends: those lines are limited to one a second per socket, each with the
+ * count of refusals not logged since the previous one. */
+
+static bool phx_log_due(phx_socket_t *s, log_limit_t *l, unsigned long long *skipped) {
+  uint64_t n = 0;
+  bool due = log_limit_due(l, s->config.now_ns() / 1000000u, 1000, &n);
+  *skipped = n;
+  return due;
+}
 
 static void phx_socket_refuse(phx_socket_t *s, uint16_t code, const char *reason) {
   if (s->closed) return;
@@ -241,9 +250,11 @@ static bool phx_topic_admit(phx_socket_t *s, const phx_msg_t *m, bool join) {
   size_t tl = s->config.max_topic ? strlen(m->topic) : 0;
   if (tl <= s->config.max_topic) return true;
   char ev[40], tp[40];
-  log_warn("socket: '%s' refused: topic of %zu bytes (limit %zu): '%s'",
-           phx_snippet(m->event, ev, sizeof ev), tl, s->config.max_topic,
-           phx_snippet(m->topic, tp, sizeof tp));
+  unsigned long long more;
+  if (phx_log_due(s, &s->topic_log, &more))
+    log_warn("socket: '%s' refused: topic of %zu bytes (limit %zu): '%s' (%llu more since the "
+             "last line)", phx_snippet(m->event, ev, sizeof ev), tl, s->config.max_topic,
+             phx_snippet(m->topic, tp, sizeof tp), more);
   phx_send_reply(s, join ? m->join_ref : NULL, m->ref, m->topic, "error",
                  "{\"reason\":\"topic too long\"}");
   return false;
@@ -263,8 +274,11 @@ static bool phx_join_admit(phx_socket_t *s, const phx_msg_t *m) {
     return true;
   }
   char tp[40];
-  log_warn("socket: join of '%s' refused: more than %u joins per second (bursts of %llu)",
-           phx_snippet(m->topic, tp, sizeof tp), s->config.max_joins_per_s, (unsigned long long)cap);
+  unsigned long long more;
+  if (phx_log_due(s, &s->join_log, &more))
+    log_warn("socket: join of '%s' refused: more than %u joins per second (bursts of %llu) "
+             "(%llu more since the last line)", phx_snippet(m->topic, tp, sizeof tp),
+             s->config.max_joins_per_s, (unsigned long long)cap, more);
   phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", "{\"reason\":\"too many joins\"}");
   return false;
 }
@@ -322,10 +336,12 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
     phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", response ? response : "{}");
     log_debug("socket: joined '%s' (%s)", ch->topic, type->name);
   } else {
-    /* The one line for a refused join, with its reason: channels need not log their own. */
+    /* The line for a refused join, with its reason: channels need not log their own. */
     char tp[72];
-    log_info("socket: join of '%s' refused by %s%s%s", phx_snippet(m->topic, tp, sizeof tp),
-             type->name, *why ? ": " : "", why);
+    unsigned long long more;
+    if (phx_log_due(s, &s->refused_log, &more))
+      log_info("socket: join of '%s' refused by %s%s%s (%llu more since the last line)",
+               phx_snippet(m->topic, tp, sizeof tp), type->name, *why ? ": " : "", why, more);
     phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", response ? response : "{}");
     phx_channel_free(ch);
     ch = NULL;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "core/frame.h"
+#include "core/log.h"
 #include "phx/phx_channel.h"
 #include "phx/phx_pubsub.h"
 #include "phx/phx_serializer.h"
@@ -25,8 +26,9 @@ typedef struct phx_transport {
 } phx_transport_t;
 
 /* Limits on what one client may send, and how each refusal is answered (phx_socket.c explains
- * the choice). Every refusal is logged once (warn), without the payload, and touches only the
- * socket that sent it.
+ * the choice). Every refusal is logged (warn), without the payload, and touches only the socket
+ * that sent it; those answered by an error reply leave the socket open and can repeat, so they
+ * are logged at most once a second per socket, with the count of the others.
  *
  *   JSON text over max_json_depth / max_json_elements   close 1009 "JSON nested too deeply" /
  *     (counted by phx_json_scan before jansson parses)  "too many JSON values"
@@ -62,6 +64,7 @@ struct phx_socket {
   size_t nchannels;
   json_t *assigns;     /* Phoenix's socket assigns: a JSON object, owned (phx_channel_assigns) */
   uint64_t join_tat_ns; /* the join bucket, as GCRA: when it would be full again (see .c) */
+  log_limit_t join_log, topic_log, refused_log; /* refusals leaving it open: a line a second */
   bool closed;
   int dispatching; /* > 0 while a message is being handled */
 };
