@@ -86,6 +86,7 @@ typedef struct server {
   uv_signal_t sigint, sigterm;
   uv_async_t all_drained;
   uv_async_t all_quiesced;
+  uv_timer_t trim;            /* gives freed memory back to the system (server.c) */
   atomic_int workers_draining;
   atomic_int workers_quiescing;
 } server_t;

@@ -55,7 +55,10 @@ const char *phx_channel_topic(const phx_channel_t *ch) { return ch->topic; }
 const phx_route_t *phx_channel_route(const phx_channel_t *ch) { return ch->route; }
 task_ctx_t *phx_channel_ctx(const phx_channel_t *ch) { return ch->socket->pubsub->ctx; }
 json_t *phx_channel_params(const phx_channel_t *ch) { return ch->socket->params; }
-json_t *phx_channel_assigns(phx_channel_t *ch) { return ch->socket->assigns; }
+json_t *phx_channel_assigns(phx_channel_t *ch) {
+  if (!ch->socket->assigns) ch->socket->assigns = json_object();
+  return ch->socket->assigns;
+}
 
 /* Serialises a borrowed JSON value once; "{}" for NULL. */
 static char *phx_json_text(const json_t *v, size_t *len) {

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/vec.h"
 #include "phx/phx_frame.h"
 #include "phx/phx_json_scan.h"
 #include "phx/phx_presence.h"
@@ -33,8 +34,8 @@ phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn
   s->auth_token_len = auth_token_len;
   s->config = *config;
   if (!s->config.now_ns) s->config.now_ns = phx_monotonic_ns;
-  s->channels = xcalloc(config->max_channels ? config->max_channels : 1, sizeof *s->channels);
-  s->assigns = json_object();
+  /* The channel array and the assigns grow on first use: most sockets join one or two topics and
+   * never touch assigns, and an idle socket should cost little (≤ 2 KB of server memory). */
   s->join_tat_ns = s->config.now_ns(); /* full */
   return s;
 }
@@ -329,7 +330,7 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
   if (rc != PHX_JOIN_OK && reason) phx_snippet(reason, why, sizeof why);
   json_decref(reply);
   if (rc == PHX_JOIN_OK) {
-    s->channels[s->nchannels++] = ch;
+    VEC_PUSH(s->channels, s->nchannels, s->cap_channels, 2, ch);
     phx_pubsub_subscribe(s->pubsub, ch->topic, &ch->sub);
     dict_set(&s->pubsub->channels, (const char *)&ch->sub.id, sizeof ch->sub.id, ch);
     atomic_fetch_add_explicit(&s->pubsub->channels_joined, 1, memory_order_relaxed);

@@ -61,8 +61,9 @@ struct phx_socket {
   size_t auth_token_len;
   phx_socket_config_t config;
   phx_channel_t **channels; /* at most config.max_channels; a linear scan beats hashing here */
-  size_t nchannels;
-  json_t *assigns;     /* Phoenix's socket assigns: a JSON object, owned (phx_channel_assigns) */
+  size_t nchannels, cap_channels;
+  json_t *assigns;     /* Phoenix's socket assigns: a JSON object, owned, created on first use
+                          (phx_channel_assigns) */
   uint64_t join_tat_ns; /* the join bucket, as GCRA: when it would be full again (see .c) */
   log_limit_t join_log, topic_log, refused_log; /* refusals leaving it open: a line a second */
   bool closed;
