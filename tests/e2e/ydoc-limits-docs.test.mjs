@@ -6,22 +6,9 @@
 // unaffected. Every refusal or early unload is one log line.
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
-import { openClient, RawPhx, ymsg, abandonAll } from './ydoc.mjs';
+import { openClient, RawPhx, ymsg, serversPerTest } from './ydoc.mjs';
 
-const started = [];
-async function start(opts) {
-  const s = await startServer(opts);
-  started.push(s);
-  return s;
-}
-afterEach((t) => {
-  if (t.passed === false || process.env.CINDER_E2E_VERBOSE) {
-    for (const s of started) console.error(`--- server on port ${s.port}:\n${s.log().slice(-4000)}`);
-  }
-  abandonAll();
-  for (const s of started.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
-});
+const start = serversPerTest(afterEach);
 
 // The cinder_documents gauge of /metrics, summed over the workers.
 async function loadedDocs(server) {

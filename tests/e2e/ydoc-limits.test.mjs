@@ -9,22 +9,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from './server.mjs';
-import { openClients, openClient, storedDoc, abandonAll, until } from './ydoc.mjs';
+import { openClients, openClient, storedDoc, until, serversPerTest } from './ydoc.mjs';
 
-const started = [];
-async function start(opts) {
-  const s = await startServer(opts);
-  started.push(s);
-  return s;
-}
-afterEach((t) => {
-  if (t.passed === false || process.env.CINDER_E2E_VERBOSE) {
-    for (const s of started) console.error(`--- server on port ${s.port}:\n${s.log().slice(-4000)}`);
-  }
-  abandonAll();
-  for (const s of started.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
-});
+const start = serversPerTest(afterEach);
 
 // Resolves with the payload of the next `yjs_error` the client's channel receives.
 function nextYjsError(client, timeoutMs = 10000) {

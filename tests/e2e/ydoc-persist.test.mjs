@@ -6,27 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, readdirSync, copyFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from './server.mjs';
 import {
   Y, prng, openClients, openClient, converged, randomEdit, storedDoc, storedRows, docJSON, poll,
-  canon, docCli, cinderDoc, abandonAll,
-} from './ydoc.mjs';
+  canon, docCli, cinderDoc, serversPerTest } from './ydoc.mjs';
 
-// Every server a test starts, so that a failure shows their logs (a server that died early
-// shows up as ECONNREFUSED in the clients).
-const started = [];
-async function start(opts) {
-  const s = await startServer(opts);
-  started.push(s);
-  return s;
-}
-afterEach((t) => {
-  if (t.passed === false || process.env.CINDER_E2E_VERBOSE) {
-    for (const s of started) console.error(`--- server on port ${s.port} (exit ${s.proc.exitCode} ${s.proc.signalCode}):\n${s.log().slice(-4000)}`);
-  }
-  abandonAll();
-  for (const s of started.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
-});
+const start = serversPerTest(afterEach);
 
 function tmpData() {
   return mkdtempSync(join(tmpdir(), 'cinder-ydoc-'));

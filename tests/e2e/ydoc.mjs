@@ -10,7 +10,7 @@ import * as Y from 'yjs';
 import WebSocket from 'ws';
 import { PhoenixChannelProvider } from 'y-phoenix-channel';
 import { connectSocket, workerOf } from './clients.mjs';
-import { CINDER_BIN } from './server.mjs';
+import { CINDER_BIN, startServer } from './server.mjs';
 
 const exec = promisify(execFile);
 
@@ -144,6 +144,25 @@ const liveClients = new Set();
 // Drops every client still open (after a failure): no leave, no reconnect, no timers left.
 export function abandonAll() {
   for (const c of liveClients) c.abandon();
+}
+
+// A start() for a test file whose every server is shown in a failing test's output (a server that
+// died early shows up as ECONNREFUSED in the clients) and killed after each test, with its clients.
+// Pass node:test's afterEach.
+export function serversPerTest(afterEach) {
+  const started = [];
+  afterEach((t) => {
+    if (t.passed === false || process.env.CINDER_E2E_VERBOSE) {
+      for (const s of started) console.error(`--- server on port ${s.port} (exit ${s.proc.exitCode} ${s.proc.signalCode}):\n${s.log().slice(-4000)}`);
+    }
+    abandonAll();
+    for (const s of started.splice(0)) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
+  });
+  return async (opts) => {
+    const s = await startServer(opts);
+    started.push(s);
+    return s;
+  };
 }
 
 // A real y-phoenix-channel provider with its own Y.Doc on a phoenix.js socket.
