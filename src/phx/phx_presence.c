@@ -1,30 +1,138 @@
+/* Presence: the owner's tables, the coalescing window, shared presence_state frames.
+ *
+ * WHAT phoenix.js DOES (assets/js/phoenix/presence.js, 1.8):
+ *   - Until a presence_state arrived for the channel's current join_ref, every presence_diff is
+ *     queued (pendingDiffs). On presence_state: state = syncState(state, new), then every queued
+ *     diff is applied with syncDiff, in order, and the queue is emptied.
+ *   - syncDiff, joins: state[key] = the diff's metas for key, preceded by the current metas whose
+ *     phx_ref is not among them: a join of a phx_ref already there is a no-op (it only moves that
+ *     meta last). Leaves: the metas with a listed phx_ref are removed, a key left with none is
+ *     deleted; a leave of a phx_ref that is not there is a no-op.
+ *   So applying a diff is idempotent per phx_ref, but a leave applied BEFORE the join of the same
+ *   phx_ref is lost — the join then leaves a ghost — and a diff missed is never repaired.
+ *
+ * WHAT WE SEND. Per topic the owner keeps every meta with two bits: in_state (part of the last
+ * broadcast version V, i.e. what a client holding every diff so far has) and live (tracked now).
+ * A track adds a live meta that is not in_state; an untrack clears live. At the end of the window
+ * (presence_interval_ms after the first change; at once when it is 0) one presence_diff carries
+ * joins = live and not in_state, leaves = in_state and not live; then in_state = live, the dead
+ * metas are freed and the version moves to V+1. A join and a leave of the same meta within one
+ * window is a meta that was never in_state and is no longer live: it simply disappears, in no
+ * diff at all (cancel-out). Diffs leave the owner in order and the inboxes are FIFO, so every
+ * worker's subscribers get D1, D2, ... in order.
+ *
+ * WHAT A JOINER GETS: presence_state = exactly the version V of the last diff broadcast when the
+ * owner handles its request (the metas in_state) — not the pending changes of the window, its own
+ * track included. Why that keeps the joiner's list exact:
+ *   - the joiner's channel subscribed to the topic on its worker before its request was posted to
+ *     the owner, so every diff broadcast after the owner answered (D(V+1), ...) reaches it;
+ *   - diffs it may also get that are already in the state (D(k), k <= V, still in flight to its
+ *     worker when it subscribed) come in order, before or after the state (phoenix.js queues the
+ *     ones before): replayed in order on top of V they change nothing, per phx_ref: a meta in V
+ *     was joined and not left (re-joining it is a no-op); a meta not in V either never joined in
+ *     D(<=V), or joined and left there, and the replay has its leave after its join;
+ *   - a diff broadcast before it subscribed and never delivered to it is in V.
+ * Sending the pending changes too would not be exact: a meta tracked before the request and
+ * untracked after it within the same window cancels out, so no leave would ever remove it from
+ * that joiner (a ghost). So the state lags the diffs by at most one window; the joiner sees itself
+ * with the next diff, like everyone else (Phoenix.Tracker also broadcasts on a period).
+ * With interval 0 the change is broadcast first, then the state (now including it) is pushed.
+ *
+ * SHARING. Every joiner of a version gets the same state, so its payload is encoded once per
+ * version (on first demand, from the tables: compact JSON texts, no JSON tree) and dropped when
+ * the next diff changes the list. A push is [join_ref, null, topic, "presence_state", state] —
+ * Phoenix pushes carry the channel's join_ref, and phoenix.js drops a message whose join_ref is
+ * not its channel's current one (Channel.isMember), which is what protects a rejoined channel
+ * from the previous join's state — so one frame cannot serve every channel. But join_refs are
+ * per-socket counters ("1" for a socket's first join with phoenix.js), so the owner builds one
+ * frame per (version, serializer, join_ref) — V1 frames carry no join_ref and are one per version —
+ * caches up to PRESENCE_FRAMES_MAX of them, and hands joiners references to it (a task to the
+ * joiner's worker carries the reference; on the owner's own worker it is queued at once). A
+ * joiner with an uncommon join_ref costs one copy of the payload into its own frame, never an
+ * encoding.
+ *
+ * MEMORY. A meta is one allocation: a small header and its compact JSON with the phx_ref; a key
+ * is its quoted JSON text and a list of metas; a channel is indexed once (id -> its metas) so an
+ * untrack costs its own metas, not the topic's size. phx_presence_memory counts it all. */
 #include "phx/phx_presence.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <uv.h>
 
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/vec.h"
+#include "phx/phx_frame.h"
 #include "phx/phx_socket.h"
+#include "ws/utf8.h"
+#include "ws/ws_frame.h"
 
-typedef struct presence_meta {
-  char *key;
-  json_t *meta; /* with its phx_ref */
+#define PRESENCE_FRAMES_MAX 16 /* cached presence_state frames per version */
+#define PRESENCE_REF_LEN 16
+
+typedef struct pres_key pres_key_t;
+
+typedef struct pres_meta {
+  struct pres_meta *next;      /* the key's metas, oldest first (the order clients keep) */
+  struct pres_meta *chan_next; /* the channel's other metas on this topic (while live) */
+  pres_key_t *key;
   uint64_t channel_id;
-} presence_meta_t;
+  uint32_t len;  /* bytes of json */
+  bool in_state; /* in the last version broadcast */
+  bool live;     /* tracked now */
+  char json[];   /* the meta, compact JSON with its phx_ref last; NUL-terminated */
+} pres_meta_t;
 
-typedef struct presence_topic {
-  presence_meta_t *metas;
-  size_t n, cap;
-} presence_topic_t;
+struct pres_key {
+  pres_meta_t *head, *tail;
+  dict_entry_t *entry; /* in the topic's keys: its name is the raw key */
+  bool dirty;          /* in its topic's dirty keys */
+  uint32_t qlen;
+  char quoted[]; /* the key as a JSON string, quotes included */
+};
+
+typedef struct pres_frame {
+  phx_vsn_t vsn;
+  char *join_ref; /* JSON text; NULL for V1 (which never sends it) */
+  frame_t *frame;
+} pres_frame_t;
+
+typedef struct pres_topic {
+  dict_entry_t *entry; /* in ps->presence: its name is the topic */
+  dict_t keys;         /* key -> pres_key_t */
+  dict_t channels;     /* channel id (8 bytes) -> its first live pres_meta_t */
+  pres_key_t **dirty;  /* keys with changes not yet broadcast */
+  size_t ndirty, capdirty;
+  size_t live;         /* metas tracked now */
+  bool queued;         /* in the owner's pending topics */
+  uint64_t version;    /* diffs broadcast */
+  char *state;         /* the presence_state payload of this version, encoded on first demand */
+  size_t state_len;
+  pres_frame_t *frames; /* the presence_state frames of this version */
+  size_t nframes, capframes;
+} pres_topic_t;
+
+typedef struct phx_presence_owner {
+  pres_topic_t **pending; /* topics with changes not yet broadcast */
+  size_t npending, cappending;
+  uv_timer_t timer;
+  bool timer_init, timer_armed, stopped;
+  phx_presence_stats_t stats;
+} phx_presence_owner_t;
 
 static void presence_task_run(task_t *task, task_ctx_t *ctx);
 
+static phx_presence_owner_t *presence_owner(phx_pubsub_t *ps) {
+  if (!ps->presence_owner) ps->presence_owner = xcalloc(1, sizeof *ps->presence_owner);
+  return ps->presence_owner;
+}
+
 /* 12 bytes — nanosecond time, worker, sequence — in URL-safe base64: 16 characters, unique,
  * the same shape as Phoenix's refs. */
-static void presence_ref(phx_pubsub_t *ps, char out[17]) {
+static void presence_ref(phx_pubsub_t *ps, char out[PRESENCE_REF_LEN + 1]) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   struct timespec ts;
@@ -44,47 +152,301 @@ static void presence_ref(phx_pubsub_t *ps, char out[17]) {
     out[o++] = alphabet[(v >> 6) & 63];
     out[o++] = alphabet[v & 63];
   }
-  out[16] = '\0';
+  out[PRESENCE_REF_LEN] = '\0';
 }
 
-/* {key: {"metas": [...]}} for the given metas (all of a topic, or one change). */
-static json_t *presence_group(const presence_meta_t *metas, size_t n, const uint64_t *only_channel) {
-  json_t *o = json_object();
-  for (size_t i = 0; i < n; i++) {
-    if (only_channel && metas[i].channel_id != *only_channel) continue;
-    json_t *entry = json_object_get(o, metas[i].key);
-    if (!entry) {
-      entry = json_pack("{s[]}", "metas");
-      json_object_set_new(o, metas[i].key, entry);
-    }
-    json_array_append(json_object_get(entry, "metas"), metas[i].meta);
+/* --- the tables --------------------------------------------------------------------------------- */
+
+static pres_topic_t *topic_get(phx_pubsub_t *ps, const char *topic) {
+  return dict_get(&ps->presence, topic, strlen(topic));
+}
+
+static pres_topic_t *topic_get_or_add(phx_pubsub_t *ps, const char *topic) {
+  pres_topic_t *pt = topic_get(ps, topic);
+  if (pt) return pt;
+  pt = xcalloc(1, sizeof *pt);
+  dict_init(&pt->keys);
+  dict_init(&pt->channels);
+  pt->entry = dict_set(&ps->presence, topic, strlen(topic), pt);
+  return pt;
+}
+
+static void topic_drop_state(pres_topic_t *pt) {
+  free(pt->state);
+  pt->state = NULL;
+  pt->state_len = 0;
+  for (size_t i = 0; i < pt->nframes; i++) {
+    free(pt->frames[i].join_ref);
+    frame_unref(pt->frames[i].frame);
   }
-  return o;
+  pt->nframes = 0;
 }
 
-static void presence_broadcast_diff(phx_pubsub_t *ps, const char *topic, json_t *joins,
-                                    json_t *leaves) {
-  json_t *diff = json_pack("{soso}", "joins", joins, "leaves", leaves);
-  char *text = json_dumps(diff, JSON_COMPACT);
-  phx_broadcast_t *bc = phx_broadcast_new(topic, "presence_diff", false, text, strlen(text));
-  if (bc) phx_pubsub_publish(ps, bc);
-  free(text);
-  json_decref(diff);
+static void key_free_metas(pres_key_t *k) {
+  for (pres_meta_t *m = k->head, *next; m; m = next) {
+    next = m->next;
+    free(m);
+  }
+}
+
+static void topic_free(pres_topic_t *pt) {
+  for (dict_iter_t it = dict_iter(&pt->keys); dict_next(&it);) {
+    pres_key_t *k = it.entry->value;
+    key_free_metas(k);
+    free(k);
+  }
+  dict_free(&pt->keys);
+  dict_free(&pt->channels);
+  topic_drop_state(pt);
+  free(pt->frames);
+  free(pt->dirty);
+  free(pt);
+}
+
+static void topic_delete(phx_pubsub_t *ps, pres_topic_t *pt) {
+  dict_delete(&ps->presence, pt->entry->key, pt->entry->key_len);
+  topic_free(pt);
+}
+
+static void key_mark_dirty(pres_topic_t *pt, pres_key_t *k) {
+  if (k->dirty) return;
+  k->dirty = true;
+  VEC_PUSH(pt->dirty, pt->ndirty, pt->capdirty, 4, k);
+}
+
+/* --- encoding ----------------------------------------------------------------------------------- */
+
+/* Appends `"key":{"metas":[` (after a comma unless first) — the opening of one key's entry. */
+static void enc_key_open(buf_t *b, const pres_key_t *k) {
+  if (b->len > 1) buf_append_byte(b, ',');
+  buf_append(b, k->quoted, k->qlen);
+  buf_append_str(b, ":{\"metas\":[");
+}
+
+static void enc_meta(buf_t *b, const pres_meta_t *m, bool first) {
+  if (!first) buf_append_byte(b, ',');
+  buf_append(b, m->json, m->len);
+}
+
+/* {key: {"metas": [...]}} of the metas of which `in_state` (else `live`) is set. */
+static void enc_list(buf_t *b, const pres_topic_t *pt, bool in_state) {
+  buf_append_byte(b, '{');
+  for (dict_iter_t it = dict_iter(&pt->keys); dict_next(&it);) {
+    const pres_key_t *k = it.entry->value;
+    bool open = false;
+    for (const pres_meta_t *m = k->head; m; m = m->next) {
+      if (!(in_state ? m->in_state : m->live)) continue;
+      if (!open) enc_key_open(b, k);
+      enc_meta(b, m, !open);
+      open = true;
+    }
+    if (open) buf_append_str(b, "]}");
+  }
+  buf_append_byte(b, '}');
+}
+
+/* The presence_state payload of the topic's version (encoded on first demand). */
+static void topic_state(phx_pubsub_t *ps, pres_topic_t *pt) {
+  if (pt->state) return;
+  buf_t b = BUF_INIT;
+  enc_list(&b, pt, true);
+  buf_append_byte(&b, '\0');
+  pt->state_len = b.len - 1;
+  pt->state = (char *)buf_release(&b);
+  presence_owner(ps)->stats.states++;
+}
+
+static frame_t *state_frame_build(const char *topic, phx_vsn_t vsn, const char *join_ref,
+                                  const char *state, size_t len) {
+  json_t *jr = vsn == PHX_V2 && join_ref ? json_loads(join_ref, JSON_DECODE_ANY, NULL) : NULL;
+  buf_t b = BUF_INIT;
+  frame_buf_begin(&b);
+  phx_encode_push(&b, vsn, jr, topic, "presence_state", state, len);
+  json_decref(jr);
+  return phx_frame_finish(&b, WS_OP_TEXT);
+}
+
+/* The presence_state frame of the topic's current version for this serializer and join_ref (a
+ * new reference). pt NULL: nobody is tracked there, {}. */
+static frame_t *state_frame(phx_pubsub_t *ps, pres_topic_t *pt, const char *topic, phx_vsn_t vsn,
+                            const char *join_ref) {
+  phx_presence_owner_t *own = presence_owner(ps);
+  own->stats.state_pushes++;
+  if (!pt) {
+    own->stats.state_bytes += 2;
+    own->stats.state_frames++;
+    return state_frame_build(topic, vsn, join_ref, "{}", 2);
+  }
+  topic_state(ps, pt);
+  own->stats.state_bytes += pt->state_len;
+  if (vsn == PHX_V1) join_ref = NULL;
+  for (size_t i = 0; i < pt->nframes; i++) {
+    pres_frame_t *pf = &pt->frames[i];
+    if (pf->vsn == vsn && (!join_ref ? !pf->join_ref : pf->join_ref && !strcmp(pf->join_ref, join_ref)))
+      return frame_ref(pf->frame);
+  }
+  frame_t *f = state_frame_build(topic, vsn, join_ref, pt->state, pt->state_len);
+  own->stats.state_frames++;
+  if (pt->nframes < PRESENCE_FRAMES_MAX) {
+    VEC_RESERVE(pt->frames, pt->nframes, pt->capframes, 2);
+    pt->frames[pt->nframes++] =
+        (pres_frame_t){vsn, join_ref ? xstrdup(join_ref) : NULL, frame_ref(f)};
+  }
+  return f;
+}
+
+/* --- the window --------------------------------------------------------------------------------- */
+
+static void diff_key_open(buf_t *b, bool *open, const pres_key_t *k, bool *first) {
+  if (!*open) {
+    enc_key_open(b, k);
+    *open = true;
+    *first = true;
+  } else {
+    *first = false;
+  }
+}
+
+/* Broadcast the topic's pending changes as one presence_diff (none if they cancel out), make
+ * them the new version, free what left. May free pt. */
+static void topic_flush(phx_pubsub_t *ps, pres_topic_t *pt) {
+  buf_t joins = BUF_INIT, leaves = BUF_INIT;
+  buf_append_byte(&joins, '{');
+  buf_append_byte(&leaves, '{');
+  for (size_t i = 0; i < pt->ndirty; i++) {
+    pres_key_t *k = pt->dirty[i];
+    k->dirty = false;
+    bool jopen = false, lopen = false, first;
+    pres_meta_t **link = &k->head;
+    k->tail = NULL;
+    for (pres_meta_t *m = k->head, *next; m; m = next) {
+      next = m->next;
+      if (!m->live) {
+        if (m->in_state) {
+          diff_key_open(&leaves, &lopen, k, &first);
+          enc_meta(&leaves, m, first);
+        }
+        free(m);
+        continue;
+      }
+      if (!m->in_state) {
+        diff_key_open(&joins, &jopen, k, &first);
+        enc_meta(&joins, m, first);
+        m->in_state = true;
+      }
+      *link = m;
+      link = &m->next;
+      k->tail = m;
+    }
+    *link = NULL;
+    if (jopen) buf_append_str(&joins, "]}");
+    if (lopen) buf_append_str(&leaves, "]}");
+    if (!k->head) {
+      dict_delete(&pt->keys, k->entry->key, k->entry->key_len);
+      free(k);
+    }
+  }
+  pt->ndirty = 0;
+  bool changed = joins.len > 1 || leaves.len > 1;
+  buf_append_byte(&joins, '}');
+  buf_append_byte(&leaves, '}');
+  if (changed) {
+    pt->version++;
+    topic_drop_state(pt);
+    /* While the worker drains nothing is delivered, and a post could reach a worker that has
+     * already stopped (a timer fires late): the tables change, nobody is told. */
+    if (!ps->draining) {
+      buf_t b = BUF_INIT;
+      buf_append_str(&b, "{\"joins\":");
+      buf_append(&b, joins.data, joins.len);
+      buf_append_str(&b, ",\"leaves\":");
+      buf_append(&b, leaves.data, leaves.len);
+      buf_append_byte(&b, '}');
+      phx_broadcast_t *bc =
+          phx_broadcast_new(pt->entry->key, "presence_diff", false, b.data, b.len);
+      phx_presence_owner_t *own = presence_owner(ps);
+      own->stats.diffs++;
+      own->stats.diff_bytes += b.len;
+      buf_free(&b);
+      if (bc) phx_pubsub_publish(ps, bc);
+    }
+  }
+  buf_free(&joins);
+  buf_free(&leaves);
+  if (!pt->keys.count) topic_delete(ps, pt);
+}
+
+static void presence_timer_cb(uv_timer_t *t) {
+  phx_pubsub_t *ps = t->data;
+  presence_owner(ps)->timer_armed = false;
+  phx_presence_flush(ps);
+}
+
+/* The topic changed: broadcast at once (interval 0, draining, stopped) or at the end of the
+ * window. May free pt. */
+static void topic_changed(phx_pubsub_t *ps, pres_topic_t *pt) {
+  phx_presence_owner_t *own = presence_owner(ps);
+  if (pt->queued) return;
+  if (!ps->presence_interval_ms || ps->draining || own->stopped) {
+    topic_flush(ps, pt);
+    return;
+  }
+  pt->queued = true;
+  VEC_PUSH(own->pending, own->npending, own->cappending, 8, pt);
+  uv_loop_t *loop = ps->ctx ? ps->ctx->loop : NULL;
+  if (!loop || own->timer_armed) return; /* no loop (unit tests): phx_presence_flush */
+  if (!own->timer_init) {
+    uv_timer_init(loop, &own->timer);
+    own->timer.data = ps;
+    own->timer_init = true;
+  }
+  uv_timer_start(&own->timer, presence_timer_cb, ps->presence_interval_ms, 0);
+  own->timer_armed = true;
+}
+
+void phx_presence_flush(phx_pubsub_t *ps) {
+  phx_presence_owner_t *own = ps->presence_owner;
+  if (!own) return;
+  if (own->timer_armed) {
+    uv_timer_stop(&own->timer);
+    own->timer_armed = false;
+  }
+  /* Taken out first: nothing a flush does queues a topic, but the list must not move under us. */
+  pres_topic_t **pending = own->pending;
+  size_t n = own->npending;
+  own->pending = NULL;
+  own->npending = own->cappending = 0;
+  for (size_t i = 0; i < n; i++) {
+    pending[i]->queued = false;
+    topic_flush(ps, pending[i]);
+  }
+  free(pending);
 }
 
 /* --- tasks ------------------------------------------------------------------------------------ */
 
-typedef enum { PRESENCE_TRACK, PRESENCE_UNTRACK, PRESENCE_QUERY, PRESENCE_STATE_PUSH, PRESENCE_QUERY_DONE } presence_op_t;
+typedef enum {
+  PRESENCE_TRACK,
+  PRESENCE_UNTRACK,
+  PRESENCE_STATE,      /* a listener asks for the state only */
+  PRESENCE_QUERY,
+  PRESENCE_STATE_PUSH, /* owner -> the joiner's worker: a state frame */
+  PRESENCE_QUERY_DONE,
+} presence_op_t;
 
 typedef struct presence_task {
   task_t task;
   presence_op_t op;
   int reply_worker;
+  phx_vsn_t vsn;
+  bool push_state;
   uint64_t channel_id;
   char *topic;
-  char *key;
-  char *text; /* meta JSON (track), state JSON (replies) */
-  bool push_state;
+  char *key;      /* raw */
+  char *qkey;     /* as a JSON string */
+  char *text;     /* meta JSON without phx_ref (track), state JSON (query reply) */
+  char *join_ref; /* the channel's join_ref as JSON text (V2 state pushes) */
+  frame_t *frame; /* state push */
   void (*done)(void *ctx, char *state_json);
   void *ctx;
 } presence_task_t;
@@ -92,7 +454,10 @@ typedef struct presence_task {
 static void presence_task_free(presence_task_t *t) {
   free(t->topic);
   free(t->key);
+  free(t->qkey);
   free(t->text);
+  free(t->join_ref);
+  frame_unref(t->frame);
   free(t);
 }
 
@@ -104,66 +469,86 @@ static presence_task_t *presence_task_new(presence_op_t op, const char *topic) {
   return t;
 }
 
-static char *presence_state_text(phx_pubsub_t *ps, const char *topic) {
-  presence_topic_t *pt = dict_get(&ps->presence, topic, strlen(topic));
-  json_t *state = pt ? presence_group(pt->metas, pt->n, NULL) : json_object();
-  char *text = json_dumps(state, JSON_COMPACT);
-  json_decref(state);
-  return text;
+/* Hand f to the channel: at once on this worker, else by a task to its worker. */
+static void presence_send_state(phx_pubsub_t *ps, int worker, uint64_t channel_id, frame_t *f) {
+  if (worker == ps->worker_id) {
+    phx_channel_t *ch = phx_channel_lookup(ps, channel_id);
+    if (ch) phx_socket_send(ch->socket, f);
+    frame_unref(f);
+    return;
+  }
+  presence_task_t *push = presence_task_new(PRESENCE_STATE_PUSH, NULL);
+  push->channel_id = channel_id;
+  push->frame = f;
+  phx_pubsub_submit(ps, worker, &push->task);
+}
+
+static void presence_answer_state(phx_pubsub_t *ps, presence_task_t *t) {
+  pres_topic_t *pt = topic_get(ps, t->topic);
+  frame_t *f = state_frame(ps, pt, t->topic, t->vsn, t->join_ref);
+  presence_send_state(ps, t->reply_worker, t->channel_id, f);
 }
 
 static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
-  presence_topic_t *pt = dict_get(&ps->presence, t->topic, strlen(t->topic));
-  if (!pt) {
-    pt = xcalloc(1, sizeof *pt);
-    dict_set(&ps->presence, t->topic, strlen(t->topic), pt);
+  pres_topic_t *pt = topic_get_or_add(ps, t->topic);
+  size_t klen = strlen(t->key);
+  pres_key_t *k = dict_get(&pt->keys, t->key, klen);
+  if (!k) {
+    size_t qlen = strlen(t->qkey);
+    k = xcalloc(1, sizeof *k + qlen + 1);
+    memcpy(k->quoted, t->qkey, qlen + 1);
+    k->qlen = (uint32_t)qlen;
+    k->entry = dict_set(&pt->keys, t->key, klen, k);
   }
-  VEC_RESERVE(pt->metas, pt->n, pt->cap, 8);
-  json_t *meta = json_loads(t->text, 0, NULL);
-  if (!json_is_object(meta)) {
-    json_decref(meta);
-    meta = json_object();
-  }
-  char ref[17];
+  /* The meta's text with `"phx_ref":"..."` added last. */
+  char ref[PRESENCE_REF_LEN + 1];
   presence_ref(ps, ref);
-  json_object_set_new(meta, "phx_ref", json_string(ref));
-  presence_meta_t *m = &pt->metas[pt->n++];
-  m->key = t->key;
-  t->key = NULL;
-  m->meta = meta;
+  size_t tlen = strlen(t->text); /* "{...}", at least "{}" */
+  bool empty = tlen <= 2;
+  size_t len = (tlen - 1) + (empty ? 0 : 1) + sizeof "\"phx_ref\":\"\"}" - 1 + PRESENCE_REF_LEN;
+  pres_meta_t *m = xmalloc(sizeof *m + len + 1);
+  char *p = m->json;
+  memcpy(p, t->text, tlen - 1);
+  p += tlen - 1;
+  if (!empty) *p++ = ',';
+  memcpy(p, "\"phx_ref\":\"", 11);
+  p += 11;
+  memcpy(p, ref, PRESENCE_REF_LEN);
+  p += PRESENCE_REF_LEN;
+  memcpy(p, "\"}", 3);
+  m->len = (uint32_t)len;
+  m->next = NULL;
+  m->key = k;
   m->channel_id = t->channel_id;
+  m->in_state = false;
+  m->live = true;
+  if (k->tail) k->tail->next = m;
+  else k->head = m;
+  k->tail = m;
+  const char *cid = (const char *)&t->channel_id;
+  m->chan_next = dict_get(&pt->channels, cid, sizeof t->channel_id);
+  dict_set(&pt->channels, cid, sizeof t->channel_id, m);
+  pt->live++;
+  key_mark_dirty(pt, k);
 
-  if (t->push_state) {
-    presence_task_t *reply = presence_task_new(PRESENCE_STATE_PUSH, NULL);
-    reply->channel_id = t->channel_id;
-    reply->text = presence_state_text(ps, t->topic);
-    phx_pubsub_submit(ps, t->reply_worker, &reply->task);
-  }
-  presence_broadcast_diff(ps, t->topic, presence_group(m, 1, NULL), json_object());
+  /* In a window this only queues the topic, and the state is still the last diff's; at once
+   * (interval 0) the diff goes first and the state has the change. pt stays: it holds m. */
+  topic_changed(ps, pt);
+  if (t->push_state) presence_answer_state(ps, t);
 }
 
 static void presence_on_untrack(phx_pubsub_t *ps, presence_task_t *t) {
-  presence_topic_t *pt = dict_get(&ps->presence, t->topic, strlen(t->topic));
+  pres_topic_t *pt = topic_get(ps, t->topic);
   if (!pt) return;
-  json_t *leaves = presence_group(pt->metas, pt->n, &t->channel_id);
-  size_t kept = 0;
-  for (size_t i = 0; i < pt->n; i++) {
-    if (pt->metas[i].channel_id == t->channel_id) {
-      free(pt->metas[i].key);
-      json_decref(pt->metas[i].meta);
-    } else {
-      pt->metas[kept++] = pt->metas[i];
-    }
+  const char *cid = (const char *)&t->channel_id;
+  pres_meta_t *m = dict_delete(&pt->channels, cid, sizeof t->channel_id);
+  if (!m) return;
+  for (; m; m = m->chan_next) {
+    m->live = false;
+    pt->live--;
+    key_mark_dirty(pt, m->key);
   }
-  bool changed = kept != pt->n;
-  pt->n = kept;
-  if (!pt->n) {
-    dict_delete(&ps->presence, t->topic, strlen(t->topic));
-    free(pt->metas);
-    free(pt);
-  }
-  if (changed) presence_broadcast_diff(ps, t->topic, json_object(), leaves);
-  else json_decref(leaves);
+  topic_changed(ps, pt);
 }
 
 static void presence_task_run(task_t *task, task_ctx_t *ctx) {
@@ -180,18 +565,25 @@ static void presence_task_run(task_t *task, task_ctx_t *ctx) {
   case PRESENCE_UNTRACK:
     presence_on_untrack(ps, t);
     break;
+  case PRESENCE_STATE:
+    presence_answer_state(ps, t);
+    break;
   case PRESENCE_STATE_PUSH: {
     phx_channel_t *ch = phx_channel_lookup(ps, t->channel_id);
-    if (ch) {
-      json_t *state = json_loads(t->text, 0, NULL);
-      phx_channel_push(ch, "presence_state", state);
-      json_decref(state);
-    }
+    if (ch) phx_socket_send(ch->socket, t->frame);
     break;
   }
   case PRESENCE_QUERY: {
     presence_task_t *reply = presence_task_new(PRESENCE_QUERY_DONE, NULL);
-    reply->text = presence_state_text(ps, t->topic);
+    pres_topic_t *pt = topic_get(ps, t->topic);
+    if (pt) {
+      buf_t b = BUF_INIT;
+      enc_list(&b, pt, false);
+      buf_append_byte(&b, '\0');
+      reply->text = (char *)buf_release(&b);
+    } else {
+      reply->text = xstrdup("{}");
+    }
     reply->done = t->done;
     reply->ctx = t->ctx;
     phx_pubsub_submit(ps, t->reply_worker, &reply->task);
@@ -210,8 +602,12 @@ static void presence_task_run(task_t *task, task_ctx_t *ctx) {
 int phx_presence_check(const char *key, const json_t *meta, const char **why) {
   const char *reason = NULL;
   int rc = 0;
-  if (strlen(key) > PHX_PRESENCE_MAX_KEY) {
+  size_t klen = strlen(key);
+  if (klen > PHX_PRESENCE_MAX_KEY) {
     reason = "presence key too long";
+    rc = PHX_PRESENCE_E_KEY;
+  } else if (!utf8_valid((const uint8_t *)key, klen)) {
+    reason = "presence key not valid UTF-8";
     rc = PHX_PRESENCE_E_KEY;
   } else if (meta && json_dumpb(meta, NULL, 0, JSON_COMPACT) > PHX_PRESENCE_MAX_META) {
     /* json_dumpb without a buffer only measures: no allocation, whatever the size */
@@ -220,6 +616,18 @@ int phx_presence_check(const char *key, const json_t *meta, const char **why) {
   }
   if (why) *why = reason;
   return rc;
+}
+
+/* A state request from ch: who gets it and how it is framed. */
+static void presence_task_reply_to(presence_task_t *t, phx_channel_t *ch) {
+  t->reply_worker = ch->socket->pubsub->worker_id;
+  t->channel_id = ch->sub.id;
+  t->vsn = ch->socket->vsn;
+  if (t->vsn == PHX_V2)
+    t->join_ref = ch->reply_join_ref
+                      ? json_dumps(ch->reply_join_ref, JSON_COMPACT | JSON_ENCODE_ANY)
+                      : NULL;
+  if (t->vsn == PHX_V2 && !t->join_ref) t->join_ref = xstrdup("null");
 }
 
 int phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, bool push_state) {
@@ -232,14 +640,35 @@ int phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, b
   }
   phx_pubsub_t *ps = ch->socket->pubsub;
   presence_task_t *t = presence_task_new(PRESENCE_TRACK, ch->topic);
-  t->reply_worker = ps->worker_id;
-  t->channel_id = ch->sub.id;
+  presence_task_reply_to(t, ch);
   t->key = xstrdup(key);
-  t->text = meta ? json_dumps(meta, JSON_COMPACT) : xstrdup("{}");
+  json_t *k = json_string(key);
+  t->qkey = json_dumps(k, JSON_ENCODE_ANY);
+  json_decref(k);
+  if (json_is_object(meta) && json_object_size(meta)) {
+    /* phx_ref and phx_ref_prev are the server's: a meta of the client's own loses them */
+    json_t *own = NULL;
+    if (json_object_get(meta, "phx_ref") || json_object_get(meta, "phx_ref_prev")) {
+      own = json_copy((json_t *)meta);
+      json_object_del(own, "phx_ref");
+      json_object_del(own, "phx_ref_prev");
+    }
+    t->text = json_dumps(own ? own : meta, JSON_COMPACT);
+    json_decref(own);
+  } else {
+    t->text = xstrdup("{}");
+  }
   t->push_state = push_state;
   ch->presence_tracked = true;
   phx_pubsub_submit(ps, phx_pubsub_owner_of(ps, ch->topic), &t->task);
   return 0;
+}
+
+void phx_presence_push_state(phx_channel_t *ch) {
+  phx_pubsub_t *ps = ch->socket->pubsub;
+  presence_task_t *t = presence_task_new(PRESENCE_STATE, ch->topic);
+  presence_task_reply_to(t, ch);
+  phx_pubsub_submit(ps, phx_pubsub_owner_of(ps, ch->topic), &t->task);
 }
 
 void phx_presence_untrack(phx_channel_t *ch) {
@@ -263,19 +692,61 @@ void phx_presence_query(phx_pubsub_t *ps, const char *topic,
 size_t phx_presence_count(const phx_pubsub_t *ps) {
   size_t n = 0;
   for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);)
-    n += ((presence_topic_t *)it.entry->value)->n;
+    n += ((pres_topic_t *)it.entry->value)->live;
   return n;
 }
 
-void phx_presence_free(phx_pubsub_t *ps) {
+/* An allocation as the allocator holds it: its usable size and glibc's chunk header. */
+static size_t mem_of(const void *p) { return p ? malloc_usable_size((void *)p) + sizeof(size_t) : 0; }
+
+static size_t mem_of_dict(const dict_t *d) {
+  size_t n = mem_of(d->buckets);
+  for (dict_iter_t it = dict_iter(d); dict_next(&it);) n += mem_of(it.entry);
+  return n;
+}
+
+size_t phx_presence_memory(const phx_pubsub_t *ps) {
+  size_t n = 0;
   for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);) {
-    presence_topic_t *pt = it.entry->value;
-    for (size_t i = 0; i < pt->n; i++) {
-      free(pt->metas[i].key);
-      json_decref(pt->metas[i].meta);
+    const pres_topic_t *pt = it.entry->value;
+    n += mem_of(it.entry) + mem_of(pt) + mem_of_dict(&pt->keys) + mem_of_dict(&pt->channels) +
+         mem_of(pt->dirty) + mem_of(pt->state) + mem_of(pt->frames);
+    for (size_t i = 0; i < pt->nframes; i++)
+      n += mem_of(pt->frames[i].join_ref) + mem_of(pt->frames[i].frame) +
+           mem_of(pt->frames[i].frame->mem);
+    for (dict_iter_t kt = dict_iter(&pt->keys); dict_next(&kt);) {
+      const pres_key_t *k = kt.entry->value;
+      n += mem_of(k);
+      for (const pres_meta_t *m = k->head; m; m = m->next) n += mem_of(m);
     }
-    free(pt->metas);
-    free(pt);
   }
+  n += mem_of(ps->presence.buckets);
+  return n;
+}
+
+void phx_presence_stats(const phx_pubsub_t *ps, phx_presence_stats_t *out) {
+  if (ps->presence_owner) *out = ps->presence_owner->stats;
+  else memset(out, 0, sizeof *out);
+}
+
+void phx_presence_stop(phx_pubsub_t *ps) {
+  phx_presence_owner_t *own = presence_owner(ps);
+  /* What the window holds is applied now (and told nobody: a worker stops after the drain). */
+  phx_presence_flush(ps);
+  own->stopped = true;
+  if (own->timer_init && !uv_is_closing((uv_handle_t *)&own->timer)) {
+    uv_timer_stop(&own->timer);
+    own->timer_armed = false;
+    uv_close((uv_handle_t *)&own->timer, NULL);
+  }
+}
+
+void phx_presence_free(phx_pubsub_t *ps) {
+  for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);) topic_free(it.entry->value);
   dict_free(&ps->presence);
+  if (ps->presence_owner) {
+    free(ps->presence_owner->pending);
+    free(ps->presence_owner);
+    ps->presence_owner = NULL;
+  }
 }

@@ -2,12 +2,19 @@
 #define CINDER_PHX_PRESENCE_H
 /* Presence, compatible with phoenix.js `Presence` (spec §8): per topic, presences by key, each
  * tracked channel contributing one meta with a unique `phx_ref`. `presence_state` is pushed to a
- * joiner that asks for it; `presence_diff` {joins, leaves} is broadcast on every change; a channel
- * that ends (leave, crash, dropped socket) leaves with all its metas.
+ * joiner that asks for it; `presence_diff` {joins, leaves} is broadcast when the presence changed;
+ * a channel that ends (leave, crash, dropped socket) leaves with all its metas.
  *
  * The presence of a topic is owned by one worker (by hash of the topic), like a document: track
  * and untrack are tasks to the owner, which keeps the only copy, broadcasts the diffs through
- * the pubsub and answers queries. So every worker's clients see one consistent list. */
+ * the pubsub and answers queries. So every worker's clients see one consistent list.
+ *
+ * Scaling (issue 10): the changes of a topic are coalesced over a window of the owner's
+ * presence_interval_ms (phx_pubsub_t; `--presence-interval`, 50 ms in the server, 0 = every change
+ * at once): one presence_diff per window with the net joins and leaves, encoded once and shared by
+ * every subscriber. A joiner's presence_state is the list as of the last diff broadcast — one
+ * version per window — encoded once per version and pushed as one shared frame per serializer and
+ * join_ref. Why this keeps every phoenix.js list exact is explained at the top of phx_presence.c. */
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -21,22 +28,47 @@
 enum { PHX_PRESENCE_E_KEY = -1, PHX_PRESENCE_E_META = -2 };
 
 /* Whether key and meta (NULL = {}) are within the limits: 0, or PHX_PRESENCE_E_KEY / _E_META with
- * *why (may be NULL) set to "presence key too long" / "presence meta too large" — a reason fit for
- * an error reply. Logs nothing: for a channel that refuses its join beforehand. */
+ * *why (may be NULL) set to "presence key too long" (or "... not valid UTF-8") / "presence meta too
+ * large" — a reason fit for an error reply. Logs nothing: for a channel that refuses its join
+ * beforehand. */
 int phx_presence_check(const char *key, const json_t *meta, const char **why);
-/* Track ch on its topic under key with meta (a JSON object, borrowed; NULL = {}). With
- * push_state, the channel's client first gets `presence_state` (the full list, itself included).
- * Refuses (and logs) a key or meta over the limits: returns phx_presence_check's error and tracks
- * nothing; 0 when tracked. */
+/* Track ch on its topic under key with meta (a JSON object, borrowed; NULL = {}; a phx_ref or
+ * phx_ref_prev of its own is dropped). With push_state, the channel's client gets
+ * `presence_state`: the list as of the last presence_diff — without this meta, which reaches
+ * everyone, the tracker included, in the next diff. Refuses (and logs) a key or meta over the
+ * limits: returns phx_presence_check's error and tracks nothing; 0 when tracked. */
 int phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, bool push_state);
+/* Push `presence_state` to ch's client without tracking it: a listener sees the list (and, being
+ * subscribed to the topic, its diffs) but is not on it. */
+void phx_presence_push_state(phx_channel_t *ch);
 /* Drop every meta of ch (called by the socket when a tracked channel ends). */
 void phx_presence_untrack(phx_channel_t *ch);
-/* The presence list of a topic, as the JSON text of a presence_state payload, delivered to done
- * on the calling worker (the text is malloc'd; done frees it). */
+/* The presence list of a topic now (changes not yet broadcast included), as the JSON text of a
+ * presence_state payload, delivered to done on the calling worker (the text is malloc'd; done
+ * frees it). */
 void phx_presence_query(phx_pubsub_t *ps, const char *topic,
                         void (*done)(void *ctx, char *state_json), void *ctx);
+/* Broadcast now the pending changes of every topic this worker owns: the end of a window (the
+ * owner's timer calls it; tests without a loop call it themselves). */
+void phx_presence_flush(phx_pubsub_t *ps);
 /* Metas tracked on this worker's topics (for metrics). */
 size_t phx_presence_count(const phx_pubsub_t *ps);
+/* Bytes of memory the presence tables of this worker's topics hold, as the allocator counts them
+ * (usable size plus an 8-byte chunk header per allocation): metas, keys, indexes, cached states. */
+size_t phx_presence_memory(const phx_pubsub_t *ps);
+/* What this worker's presence has done, as an owner (for tests and measurements). */
+typedef struct phx_presence_stats {
+  uint64_t diffs;         /* presence_diff broadcasts */
+  uint64_t diff_bytes;    /* their payloads' bytes (each sent once per subscriber) */
+  uint64_t states;        /* presence_state payloads encoded (one per version asked for) */
+  uint64_t state_frames;  /* presence_state frames built (one per version, serializer, join_ref) */
+  uint64_t state_pushes;  /* presence_state frames handed to joiners */
+  uint64_t state_bytes;   /* bytes of the state payloads handed to joiners */
+} phx_presence_stats_t;
+void phx_presence_stats(const phx_pubsub_t *ps, phx_presence_stats_t *out);
+/* Shutdown (the pubsub service's stop hook, on the worker): close the window's timer. Changes
+ * after it are applied at once. */
+void phx_presence_stop(phx_pubsub_t *ps);
 void phx_presence_free(phx_pubsub_t *ps);
 
 #endif

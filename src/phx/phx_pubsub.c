@@ -18,7 +18,9 @@ typedef struct phx_topic {
   dict_entry_t *entry; /* its key is the topic name */
 } phx_topic_t;
 
-const service_t phx_pubsub_service = {.name = "pubsub"};
+static void phx_pubsub_stop(void *state) { phx_presence_stop(state); }
+
+const service_t phx_pubsub_service = {.name = "pubsub", .stop = phx_pubsub_stop};
 
 void phx_pubsub_init(phx_pubsub_t *ps, task_ctx_t *ctx) {
   memset(ps, 0, sizeof *ps);

@@ -57,10 +57,14 @@ typedef struct phx_pubsub {
   atomic_long channels_joined;       /* channels joined now */
   dict_t presence;                   /* topic -> presence of the topics this worker owns */
   uint16_t presence_seq;             /* makes phx_refs of this worker unique (phx_presence.c) */
+  /* The window over which a topic's presence changes are coalesced into one presence_diff
+   * (phx_presence.h); 0: each change at once. Set before the worker runs. */
+  unsigned presence_interval_ms;
+  struct phx_presence_owner *presence_owner; /* phx_presence.c: pending topics, the timer */
 } phx_pubsub_t;
 
 /* A worker hosts its pubsub in the first slot of its task context (state: the phx_pubsub_t), so
- * a task finds it with phx_pubsub_of(ctx). */
+ * a task finds it with phx_pubsub_of(ctx). Its stop hook closes the presence window's timer. */
 extern const service_t phx_pubsub_service;
 /* ctx: the hosting worker's context; its worker id and poster must be set. */
 void phx_pubsub_init(phx_pubsub_t *ps, task_ctx_t *ctx);
