@@ -102,6 +102,7 @@ static const serve_option_t serve_options[] = {
     {"max-awareness-states", "CINDER_MAX_AWARENESS_STATES", "N", "awareness states per document (default 1000)", OPT_SIZE, SET(docs.max_awareness_states), 1, 10000000},
     {"max-awareness-bytes", "CINDER_MAX_AWARENESS_BYTES", "BYTES", "largest awareness state of one client (default 65536)", OPT_SIZE, SET(docs.max_awareness_state_bytes), 64, 1LL << 30},
     {"activity-interval", "CINDER_ACTIVITY_INTERVAL", "MS", "activity sampling period (default 1000)", OPT_UINT, SET(activity_interval_ms), 10, 3600000},
+    {"presence-interval", "CINDER_PRESENCE_INTERVAL", "MS", "presence_diffs of a topic coalesced over this window (default 50; 0: each change at once)", OPT_UINT, SRV(presence_interval_ms), 0, 60000},
     {"activity-history", "CINDER_ACTIVITY_HISTORY", "N", "samples kept per activity stream (default 300)", OPT_SIZE, SET(activity_history), 1, 100000},
     {"api-key", "CINDER_API_KEY", "KEY", "bearer key for /api (default: none, loopback only)", OPT_TEXT_NULL, SET(api_key), 0, 0},
     {"http-timeout", "CINDER_HTTP_TIMEOUT", "MS", "a request head must arrive within (its body: plus 1 s per 64 KiB; default 10000)", OPT_UINT, SRV(http_timeout_ms), 100, 3600000},

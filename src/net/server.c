@@ -39,6 +39,7 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->max_topic = 255;
   cfg->max_json_depth = 64;
   cfg->max_json_elements = 100000;
+  cfg->presence_interval_ms = 50;
 }
 
 /* Descriptors the process needs besides client connections: per worker its loop, wake-up,

@@ -52,6 +52,7 @@ typedef struct server_config {
   size_t max_conns_per_ip;    /* 0: none */
   size_t max_longpoll_per_ip; /* 0: none */
   const char *check_origin;   /* allowed Origins of the Phoenix socket (http/http_origin.h); NULL: any */
+  unsigned presence_interval_ms; /* presence_diffs of a topic coalesced over this window (0: at once) */
 } server_config_t;
 
 typedef struct http_route {
