@@ -10,21 +10,20 @@
 #include "phx/phx_presence.h"
 
 typedef struct room_state {
-  char *user;   /* the presence key */
+  char *user;   /* the presence key; NULL: an anonymous listener, not tracked */
   json_t *meta; /* the presence meta, tracked after the join reply */
 } room_state_t;
 
+/* Presence (issue 10): only members with an identity are tracked — the join payload's `user`, else
+ * the socket's connect param `user` (as a Phoenix app assigns it in connect/3). A member without
+ * one is a listener: it gets presence_state and every presence_diff, so its phoenix.js Presence
+ * shows the identified members, but it is on nobody's list and its join and leave cost the room
+ * no diff — what lets 20,000 anonymous viewers share a room with a few identified members. */
 static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   room_state_t *st = phx_channel_state(ch);
-  /* The member's key: the join payload's `user`, else the socket's connect param `user` (as a
-   * Phoenix app assigns it in connect/3), else a generated one. */
   const char *user = json_string_value(json_object_get(payload, "user"));
   if (!user || !*user) user = json_string_value(json_object_get(phx_channel_params(ch), "user"));
-  char anon[40];
-  if (!user || !*user) {
-    snprintf(anon, sizeof anon, "anon-%llu", (unsigned long long)phx_channel_id(ch));
-    user = anon;
-  }
+  if (!user || !*user) return PHX_JOIN_OK;
   /* The meta: the join payload's `meta` object, if any, with the server's online_at. */
   json_t *meta = json_object();
   json_t *given = json_object_get(payload, "meta");
@@ -47,10 +46,12 @@ static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   return PHX_JOIN_OK;
 }
 
-/* As Phoenix apps do in after_join: push the presence list, then track this member. */
+/* As Phoenix apps do in after_join: push the presence list, then track this member (a listener:
+ * the list only). */
 static void room_after_join(phx_channel_t *ch) {
   room_state_t *st = phx_channel_state(ch);
-  phx_presence_track(ch, st->user, st->meta, true);
+  if (st->user) phx_presence_track(ch, st->user, st->meta, true);
+  else phx_presence_push_state(ch);
 }
 
 static void room_terminate(phx_channel_t *ch, phx_exit_t reason) {

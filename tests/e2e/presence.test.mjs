@@ -84,8 +84,9 @@ test('Presence.onSync follows joins, leaves and dropped sockets across workers',
   for (const s of [sa, sc]) s.disconnect();
 });
 
-test('presence_state and presence_diff on the wire', async () => {
-  const ws = new WebSocket(`${server.url}/websocket?vsn=2.0.0`);
+// A raw V2 client: its frames, and the next one matching a predicate.
+async function rawV2(url) {
+  const ws = new WebSocket(`${url}/websocket?vsn=2.0.0`);
   const frames = [];
   let wake = () => {};
   ws.on('message', (d) => { frames.push(JSON.parse(d.toString())); wake(); });
@@ -97,20 +98,45 @@ test('presence_state and presence_diff on the wire', async () => {
       await new Promise((res) => { wake = res; });
     }
   };
+  return { ws, nextFrame };
+}
+
+test('presence_state and presence_diff on the wire', async () => {
+  const { ws, nextFrame } = await rawV2(server.url);
   ws.send(JSON.stringify(['7', '7', 'room:wire', 'phx_join', { user: 'zed' }]));
   const reply = await nextFrame((f) => f[3] === 'phx_reply');
   assert.deepEqual(reply, ['7', '7', 'room:wire', 'phx_reply', { status: 'ok', response: {} }]);
+  // The state is the list as of the last diff: zed's own track comes with the window's diff.
   const state = await nextFrame((f) => f[3] === 'presence_state');
-  assert.equal(state[0], '7');
-  assert.equal(state[1], null);
-  assert.deepEqual(Object.keys(state[4]), ['zed']);
-  const [meta] = state[4].zed.metas;
+  assert.deepEqual(state, ['7', null, 'room:wire', 'presence_state', {}]);
+  const diff = await nextFrame((f) => f[3] === 'presence_diff');
+  assert.deepEqual(diff.slice(0, 4), [null, null, 'room:wire', 'presence_diff']);
+  assert.deepEqual(Object.keys(diff[4]), ['joins', 'leaves']);
+  assert.deepEqual(Object.keys(diff[4].joins), ['zed']);
+  assert.deepEqual(diff[4].leaves, {});
+  const [meta] = diff[4].joins.zed.metas;
   assert.match(meta.phx_ref, /^[A-Za-z0-9_-]{16}$/);
   assert.match(meta.online_at, /^\d+$/);
-  const diff = await nextFrame((f) => f[3] === 'presence_diff');
-  assert.deepEqual(diff.slice(0, 3), [null, null, 'room:wire']);
-  assert.deepEqual(diff[4], { joins: { zed: { metas: [meta] } }, leaves: {} });
+  // A later joiner's state has zed, with the same meta.
+  const second = await rawV2(server.url);
+  second.ws.send(JSON.stringify(['3', '3', 'room:wire', 'phx_join', { user: 'amy' }]));
+  const state2 = await second.nextFrame((f) => f[3] === 'presence_state');
+  assert.deepEqual(state2, ['3', null, 'room:wire', 'presence_state', { zed: { metas: [meta] } }]);
+  second.ws.close();
   ws.close();
+});
+
+test('--presence-interval 0: every change at once, the joiner\'s state includes itself', async () => {
+  const now = await startServer({ workers: 2, args: ['--presence-interval', '0'] });
+  const { ws, nextFrame } = await rawV2(now.url);
+  ws.send(JSON.stringify(['7', '7', 'room:now', 'phx_join', { user: 'zed' }]));
+  const state = await nextFrame((f) => f[3] === 'presence_state');
+  assert.equal(state[0], '7');
+  assert.deepEqual(Object.keys(state[4]), ['zed']);
+  const diff = await nextFrame((f) => f[3] === 'presence_diff');
+  assert.deepEqual(diff[4], { joins: { zed: state[4].zed }, leaves: {} });
+  ws.close();
+  assert.equal((await now.stop()).code, 0);
 });
 
 test('connect params reach channels: the socket\'s `user` param keys its presence', async () => {
