@@ -533,8 +533,10 @@ void conn_sweep(conn_t *c, uint64_t now) {
                (unsigned long long)(now - c->req_started_ms));
       http_handler_timeout(c);
     } else if (now - c->last_rx_ms > cfg->http_timeout_ms) {
-      log_info("conn %s: HTTP request timed out", c->peer);
-      http_handler_timeout(c);
+      /* An idle keep-alive connection (no request begun) just ends, as nginx's keepalive_timeout:
+       * an unasked 408 would be read by a client that sends its next request meanwhile. */
+      log_debug("conn %s: idle keep-alive connection closed", c->peer);
+      conn_close(c);
     }
     break;
   case CONN_WS:
