@@ -200,6 +200,7 @@ void conn_send(conn_t *c, frame_t *f) {
   }
   VEC_PUSH(c->outq, c->outq_len, c->outq_cap, 8, frame_ref(f));
   c->queued_bytes += f->len;
+  c->last_tx_ms = uv_now(&c->w->loop);
   if (c->queued_bytes > cfg->max_queue && !c->over_since_ms)
     c->over_since_ms = conn_nonzero_now(c); /* 0 means "not over" */
   atomic_fetch_add_explicit(&c->w->bytes_out, f->len, memory_order_relaxed);
@@ -212,6 +213,8 @@ void conn_send(conn_t *c, frame_t *f) {
 
 static void conn_on_write(uv_write_t *req, int status) {
   conn_t *c = req->data;
+  worker_wreq_put(c->w, req);
+  c->wreq = NULL;
   for (size_t i = 0; i < c->inflight_len; i++) {
     c->queued_bytes -= c->inflight[i]->len;
     frame_unref(c->inflight[i]);
@@ -282,11 +285,14 @@ static void conn_start_write(conn_t *c) {
   }
   for (size_t i = 0; i < c->inflight_len; i++)
     c->wbufs[i] = uv_buf_init((char *)c->inflight[i]->data, (unsigned)c->inflight[i]->len);
-  c->wreq.data = c;
+  c->wreq = worker_wreq_get(c->w);
+  c->wreq->data = c;
   c->writing = true;
-  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->wbufs, (unsigned)c->inflight_len,
+  int rc = uv_write(c->wreq, (uv_stream_t *)&c->tcp, c->wbufs, (unsigned)c->inflight_len,
                     conn_on_write);
   if (rc < 0) {
+    worker_wreq_put(c->w, c->wreq);
+    c->wreq = NULL;
     c->writing = false;
     for (size_t i = 0; i < c->inflight_len; i++) {
       c->queued_bytes -= c->inflight[i]->len;
@@ -506,8 +512,9 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->state == CONN_CLOSED) return;
   conn_track_progress(c, now, (size_t)nread);
-  /* A drained buffer that grew for a big message goes back to the allocator. */
-  if (c->rbuf.len == 0 && c->rbuf.cap > 4 * WORKER_READ_CHUNK) buf_free(&c->rbuf);
+  /* A drained buffer goes back to the allocator: an idle socket holds no read memory (the next
+   * read lands in the worker's shared chunk). */
+  if (c->rbuf.len == 0 && c->rbuf.cap) buf_free(&c->rbuf);
 }
 
 void conn_resume(conn_t *c) {
@@ -517,8 +524,24 @@ void conn_resume(conn_t *c) {
   if (c->state != CONN_CLOSED) buf_consume(&c->rbuf, used);
 }
 
+/* A socket that has sent nothing for a while gives its output arrays back: an idle joined socket
+ * should cost little, while a busy one keeps them (no allocation per message). */
+#define CONN_IDLE_OUTPUT_MS 1000
+
+static void conn_release_output(conn_t *c) {
+  free(c->outq);
+  free(c->inflight);
+  free(c->wbufs);
+  c->outq = c->inflight = NULL;
+  c->wbufs = NULL;
+  c->outq_cap = c->inflight_cap = c->wbufs_cap = 0;
+}
+
 void conn_sweep(conn_t *c, uint64_t now) {
   const server_config_t *cfg = &c->w->server->cfg;
+  if (!c->writing && !c->outq_len && c->outq_cap + c->inflight_cap &&
+      now - c->last_tx_ms > CONN_IDLE_OUTPUT_MS)
+    conn_release_output(c);
   if (c->over_since_ms && now > c->over_since_ms && now - c->over_since_ms > cfg->queue_grace_ms &&
       (c->state == CONN_WS || c->state == CONN_HTTP)) {
     conn_evict_slow(c, "the soft limit was held past the grace");

@@ -59,7 +59,9 @@ typedef struct conn {
   bool writing;
   bool close_after_write;   /* e.g. an HTTP error response or the echo of a client close */
   bool http_pending;        /* a request is being answered asynchronously: read no further */
-  uv_write_t wreq;
+  uv_write_t *wreq;         /* while writing only: from the worker's pool (worker_wreq_get) */
+  uint64_t last_tx_ms;      /* loop time of the last frame queued: idle sockets give back their
+                               output arrays (conn_sweep) */
 
   /* WebSocket + Phoenix */
   ws_parser_t ws;

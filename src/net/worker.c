@@ -194,6 +194,37 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   return 0;
 }
 
+/* The pool keeps at most this many: a broadcast to 19,000 sockets has 19,000 writes in flight at
+ * once, and afterwards that many requests would sit unused. */
+#define WORKER_WREQ_POOL_MAX 1024
+
+uv_write_t *worker_wreq_get(worker_t *w) {
+  uv_write_t *req = w->wreq_pool;
+  if (!req) return xmalloc(sizeof *req);
+  w->wreq_pool = req->data;
+  w->wreq_pooled--;
+  return req;
+}
+
+void worker_wreq_put(worker_t *w, uv_write_t *req) {
+  if (w->wreq_pooled >= WORKER_WREQ_POOL_MAX) {
+    free(req);
+    return;
+  }
+  req->data = w->wreq_pool;
+  w->wreq_pool = req;
+  w->wreq_pooled++;
+}
+
+static void worker_wreq_free_all(worker_t *w) {
+  while (w->wreq_pool) {
+    uv_write_t *req = w->wreq_pool;
+    w->wreq_pool = req->data;
+    free(req);
+  }
+  w->wreq_pooled = 0;
+}
+
 conn_t *worker_find_conn(worker_t *w, uint64_t id) {
   return dict_get(&w->conns_by_id, (const char *)&id, sizeof id);
 }
@@ -204,5 +235,6 @@ void worker_join(worker_t *w) {
   uv_thread_join(&w->thread);
   phx_pubsub_free(&w->pubsub);
   dict_free(&w->conns_by_id);
+  worker_wreq_free_all(w);
   uv_loop_close(&w->loop);
 }

@@ -37,6 +37,9 @@ struct worker {
   dict_t conns_by_id; /* 8-byte connection id -> conn_t*, for answers that arrive later */
   uint64_t next_conn_id;
   conn_t *flushq;    /* connections with output queued since the last flush */
+  uv_write_t *wreq_pool; /* write requests not in use (linked through ->data): only a socket that
+                            is writing holds one */
+  size_t wreq_pooled;
   lp_registry_t *longpoll; /* its LongPoll sessions (net/longpoll.c), created on first use */
   log_limit_t refusal_log; /* connections refused by the caps, logged at most once a second */
   bool draining;
@@ -64,6 +67,9 @@ void worker_submit(worker_t *w, task_t *t);
 void worker_request_drain(worker_t *w);
 void worker_request_stop(worker_t *w);
 void worker_request_quiesce(worker_t *w);
+/* A write request from the worker's pool (reused, so a steady state allocates nothing), and back. */
+uv_write_t *worker_wreq_get(worker_t *w);
+void worker_wreq_put(worker_t *w, uv_write_t *req);
 /* A connection of this worker by id, or NULL once it has closed. */
 conn_t *worker_find_conn(worker_t *w, uint64_t id);
 /* The worker whose context a task runs with (NULL for a task only being released). */

@@ -54,7 +54,7 @@ phx_channel_t *phx_channel_lookup(phx_pubsub_t *ps, uint64_t id) {
 const char *phx_channel_topic(const phx_channel_t *ch) { return ch->topic; }
 const phx_route_t *phx_channel_route(const phx_channel_t *ch) { return ch->route; }
 task_ctx_t *phx_channel_ctx(const phx_channel_t *ch) { return ch->socket->pubsub->ctx; }
-json_t *phx_channel_params(const phx_channel_t *ch) { return ch->socket->params; }
+json_t *phx_channel_params(const phx_channel_t *ch) { return phx_socket_params(ch->socket); }
 json_t *phx_channel_assigns(phx_channel_t *ch) {
   if (!ch->socket->assigns) ch->socket->assigns = json_object();
   return ch->socket->assigns;

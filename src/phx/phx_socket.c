@@ -22,6 +22,27 @@ static uint64_t phx_join_capacity(const phx_socket_t *s) {
   return s->config.max_channels ? s->config.max_channels : 1;
 }
 
+/* Connect params, kept lazily. Most sockets are phoenix.js sockets whose only param is
+ * {"vsn": "2.0.0"}: a JSON object for that costs ~300 bytes per socket, held for the socket's
+ * life and read by nobody. Such a socket keeps the vsn text, and the object is built on first use
+ * (phx_socket_params). */
+static void phx_socket_keep_params(phx_socket_t *s, json_t *params) {
+  const char *vsn = json_string_value(json_object_get(params, "vsn"));
+  if (!params || json_object_size(params) == 0 ||
+      (json_object_size(params) == 1 && vsn && strlen(vsn) < sizeof s->vsn_text)) {
+    if (vsn) snprintf(s->vsn_text, sizeof s->vsn_text, "%s", vsn);
+    json_decref(params);
+    s->params = NULL;
+  } else {
+    s->params = params;
+  }
+}
+
+json_t *phx_socket_params(phx_socket_t *s) {
+  if (!s->params) s->params = s->vsn_text[0] ? json_pack("{ss}", "vsn", s->vsn_text) : json_object();
+  return s->params;
+}
+
 phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn, json_t *params,
                              uint8_t *auth_token, size_t auth_token_len,
                              const phx_socket_config_t *config) {
@@ -29,7 +50,7 @@ phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn
   s->transport = t;
   s->pubsub = ps;
   s->vsn = vsn;
-  s->params = params ? params : json_object();
+  phx_socket_keep_params(s, params);
   s->auth_token = auth_token;
   s->auth_token_len = auth_token_len;
   s->config = *config;

@@ -56,7 +56,8 @@ struct phx_socket {
   phx_transport_t *transport;
   phx_pubsub_t *pubsub;
   phx_vsn_t vsn;
-  json_t *params;     /* connect params (owned) */
+  json_t *params;     /* connect params (owned); NULL until first use when they were only vsn */
+  char vsn_text[16];  /* the vsn param as sent, while params is NULL */
   uint8_t *auth_token;
   size_t auth_token_len;
   phx_socket_config_t config;
@@ -84,6 +85,8 @@ void phx_socket_free(phx_socket_t *s);
 uint16_t phx_socket_handle_text(phx_socket_t *s, const char *data, size_t len);
 uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t len);
 
+/* The connect params (the query string, parsed Plug-style). Borrowed. */
+json_t *phx_socket_params(phx_socket_t *s);
 /* Queue a frame built for this socket (used by channels). */
 void phx_socket_send(phx_socket_t *s, frame_t *f);
 phx_channel_t *phx_socket_find(const phx_socket_t *s, const char *topic);
