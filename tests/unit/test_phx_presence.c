@@ -965,7 +965,10 @@ static void test_memory_per_member(void **state) {
   print_message("presence memory: %zu bytes for %d members: %zu bytes per member "
                 "(meta {\"online_at\":...,\"phx_ref\":...} of 54 bytes, key of ~9)\n",
                 bytes, MEM_MEMBERS, bytes / MEM_MEMBERS);
-  assert_true(bytes / MEM_MEMBERS <= 320);
+  /* ASan counts requested sizes (278 B here), glibc its chunks (335 B in a release build): the
+   * meta (~112), its key and the key's index entry (~112), the channel's index entry (64), the
+   * indexes' buckets. */
+  assert_true(bytes / MEM_MEMBERS <= 400);
   for (int i = 0; i < MEM_MEMBERS; i++) {
     phx_socket_free(s[i]);
     ft_free(&ft[i]);
