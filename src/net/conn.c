@@ -198,7 +198,7 @@ void conn_send(conn_t *c, frame_t *f) {
     conn_evict_slow(c, "the hard limit would be passed");
     return;
   }
-  VEC_PUSH(c->outq, c->outq_len, c->outq_cap, 8, frame_ref(f));
+  VEC_PUSH(c->outq, c->outq_len, c->outq_cap, 2, frame_ref(f)); /* most sockets queue one frame at a time */
   c->queued_bytes += f->len;
   c->last_tx_ms = uv_now(&c->w->loop);
   if (c->queued_bytes > cfg->max_queue && !c->over_since_ms)
