@@ -1,55 +1,6 @@
 /* Presence: the owner's tables, the coalescing window, shared presence_state frames.
  *
- * WHAT phoenix.js DOES (assets/js/phoenix/presence.js, 1.8):
- *   - Until a presence_state arrived for the channel's current join_ref, every presence_diff is
- *     queued (pendingDiffs). On presence_state: state = syncState(state, new), then every queued
- *     diff is applied with syncDiff, in order, and the queue is emptied.
- *   - syncDiff, joins: state[key] = the diff's metas for key, preceded by the current metas whose
- *     phx_ref is not among them: a join of a phx_ref already there is a no-op (it only moves that
- *     meta last). Leaves: the metas with a listed phx_ref are removed, a key left with none is
- *     deleted; a leave of a phx_ref that is not there is a no-op.
- *   So applying a diff is idempotent per phx_ref, but a leave applied BEFORE the join of the same
- *   phx_ref is lost — the join then leaves a ghost — and a diff missed is never repaired.
- *
- * WHAT WE SEND. Per topic the owner keeps every meta with two bits: in_state (part of the last
- * broadcast version V, i.e. what a client holding every diff so far has) and live (tracked now).
- * A track adds a live meta that is not in_state; an untrack clears live. At the end of the window
- * (presence_interval_ms after the first change; at once when it is 0) one presence_diff carries
- * joins = live and not in_state, leaves = in_state and not live; then in_state = live, the dead
- * metas are freed and the version moves to V+1. A join and a leave of the same meta within one
- * window is a meta that was never in_state and is no longer live: it simply disappears, in no
- * diff at all (cancel-out). Diffs leave the owner in order and the inboxes are FIFO, so every
- * worker's subscribers get D1, D2, ... in order.
- *
- * WHAT A JOINER GETS: presence_state = exactly the version V of the last diff broadcast when the
- * owner handles its request (the metas in_state) — not the pending changes of the window, its own
- * track included. Why that keeps the joiner's list exact:
- *   - the joiner's channel subscribed to the topic on its worker before its request was posted to
- *     the owner, so every diff broadcast after the owner answered (D(V+1), ...) reaches it;
- *   - diffs it may also get that are already in the state (D(k), k <= V, still in flight to its
- *     worker when it subscribed) come in order, before or after the state (phoenix.js queues the
- *     ones before): replayed in order on top of V they change nothing, per phx_ref: a meta in V
- *     was joined and not left (re-joining it is a no-op); a meta not in V either never joined in
- *     D(<=V), or joined and left there, and the replay has its leave after its join;
- *   - a diff broadcast before it subscribed and never delivered to it is in V.
- * Sending the pending changes too would not be exact: a meta tracked before the request and
- * untracked after it within the same window cancels out, so no leave would ever remove it from
- * that joiner (a ghost). So the state lags the diffs by at most one window; the joiner sees itself
- * with the next diff, like everyone else (Phoenix.Tracker also broadcasts on a period).
- * With interval 0 the change is broadcast first, then the state (now including it) is pushed.
- *
- * SHARING. Every joiner of a version gets the same state, so its payload is encoded once per
- * version (on first demand, from the tables: compact JSON texts, no JSON tree) and dropped when
- * the next diff changes the list. A push is [join_ref, null, topic, "presence_state", state] —
- * Phoenix pushes carry the channel's join_ref, and phoenix.js drops a message whose join_ref is
- * not its channel's current one (Channel.isMember), which is what protects a rejoined channel
- * from the previous join's state — so one frame cannot serve every channel. But join_refs are
- * per-socket counters ("1" for a socket's first join with phoenix.js), so the owner builds one
- * frame per (version, serializer, join_ref) — V1 frames carry no join_ref and are one per version —
- * caches up to PRESENCE_FRAMES_MAX of them, and hands joiners references to it (a task to the
- * joiner's worker carries the reference; on the owner's own worker it is queued at once). A
- * joiner with an uncommon join_ref costs one copy of the payload into its own frame, never an
- * encoding.
+ * Why the diffs and states it sends keep every phoenix.js list exact: phx_presence.h.
  *
  * MEMORY. A meta is one allocation: a small header and its compact JSON with the phx_ref; a key
  * is its quoted JSON text and a list of metas; a channel is indexed once (id -> its metas) so an
@@ -71,7 +22,7 @@
 #include "ws/ws_frame.h"
 
 #define PRESENCE_FRAMES_MAX 16 /* cached presence_state frames per version */
-#define PRESENCE_REF_LEN 16
+#define PRESENCE_REF_LEN PHX_UNIQUE_REF_LEN
 
 typedef struct pres_key pres_key_t;
 
@@ -128,31 +79,6 @@ static void presence_task_run(task_t *task, task_ctx_t *ctx);
 static phx_presence_owner_t *presence_owner(phx_pubsub_t *ps) {
   if (!ps->presence_owner) ps->presence_owner = xcalloc(1, sizeof *ps->presence_owner);
   return ps->presence_owner;
-}
-
-/* 12 bytes — nanosecond time, worker, sequence — in URL-safe base64: 16 characters, unique,
- * the same shape as Phoenix's refs. */
-static void presence_ref(phx_pubsub_t *ps, char out[PRESENCE_REF_LEN + 1]) {
-  static const char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-  uint8_t raw[12];
-  for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(ns >> (56 - 8 * i));
-  raw[8] = (uint8_t)(ps->worker_id >> 8);
-  raw[9] = (uint8_t)ps->worker_id;
-  uint16_t seq = ++ps->presence_seq;
-  raw[10] = (uint8_t)(seq >> 8);
-  raw[11] = (uint8_t)seq;
-  for (int i = 0, o = 0; i < 12; i += 3) {
-    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
-    out[o++] = alphabet[(v >> 18) & 63];
-    out[o++] = alphabet[(v >> 12) & 63];
-    out[o++] = alphabet[(v >> 6) & 63];
-    out[o++] = alphabet[v & 63];
-  }
-  out[PRESENCE_REF_LEN] = '\0';
 }
 
 /* --- the tables --------------------------------------------------------------------------------- */
@@ -502,7 +428,7 @@ static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
   }
   /* The meta's text with `"phx_ref":"..."` added last. */
   char ref[PRESENCE_REF_LEN + 1];
-  presence_ref(ps, ref);
+  phx_pubsub_unique_ref(ps, ref);
   size_t tlen = strlen(t->text); /* "{...}", at least "{}" */
   bool empty = tlen <= 2;
   size_t len = (tlen - 1) + (empty ? 0 : 1) + sizeof "\"phx_ref\":\"\"}" - 1 + PRESENCE_REF_LEN;

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/mem.h"
 #include "core/vec.h"
@@ -187,4 +188,29 @@ void phx_pubsub_publish(phx_pubsub_t *ps, phx_broadcast_t *bc) {
     task_post(poster, w, &bt->task);
   }
   phx_broadcast_unref(bc);
+}
+
+/* 12 bytes — nanosecond time, worker, sequence — in URL-safe base64: 16 characters, unique,
+ * the same shape as Phoenix's refs. */
+void phx_pubsub_unique_ref(phx_pubsub_t *ps, char out[PHX_UNIQUE_REF_LEN + 1]) {
+  static const char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+  uint8_t raw[12];
+  for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(ns >> (56 - 8 * i));
+  raw[8] = (uint8_t)(ps->worker_id >> 8);
+  raw[9] = (uint8_t)ps->worker_id;
+  uint16_t seq = ++ps->presence_seq;
+  raw[10] = (uint8_t)(seq >> 8);
+  raw[11] = (uint8_t)seq;
+  for (int i = 0, o = 0; i < 12; i += 3) {
+    uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
+    out[o++] = alphabet[(v >> 18) & 63];
+    out[o++] = alphabet[(v >> 12) & 63];
+    out[o++] = alphabet[(v >> 6) & 63];
+    out[o++] = alphabet[v & 63];
+  }
+  out[PHX_UNIQUE_REF_LEN] = '\0';
 }

@@ -78,6 +78,10 @@ int phx_pubsub_owner_of(const phx_pubsub_t *ps, const char *name);
 #define PHX_COUNT(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 void phx_pubsub_free(phx_pubsub_t *ps);
 uint64_t phx_subscriber_next_id(void);
+/* A ref unique in the process, as Phoenix's (presence phx_refs): 12 bytes — nanosecond time,
+ * worker, this worker's sequence — in URL-safe base64. */
+#define PHX_UNIQUE_REF_LEN 16
+void phx_pubsub_unique_ref(phx_pubsub_t *ps, char out[PHX_UNIQUE_REF_LEN + 1]);
 void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub);
 void phx_pubsub_unsubscribe(phx_pubsub_t *ps, phx_subscriber_t *sub);
 size_t phx_pubsub_local_count(const phx_pubsub_t *ps, const char *topic);
