@@ -525,8 +525,9 @@ void conn_resume(conn_t *c) {
 }
 
 /* A socket that has sent nothing for a while gives its output arrays back: an idle joined socket
- * should cost little, while a busy one keeps them (no allocation per message). */
-#define CONN_IDLE_OUTPUT_MS 1000
+ * should cost little, while one that receives even a slow stream (activity samples, one a
+ * second) keeps them, so a broadcast never allocates per recipient. */
+#define CONN_IDLE_OUTPUT_MS 10000
 
 static void conn_release_output(conn_t *c) {
   free(c->outq);
