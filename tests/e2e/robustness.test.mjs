@@ -478,7 +478,8 @@ test('refused and lingering connections leave no descriptor behind', async () =>
     await Promise.all(Array.from({ length: 10 }, () => rawHttp(server.port, 'POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999\r\n\r\nxx').catch(() => null)));
     const t0 = Date.now();
     while (fdCount(server.proc.pid) > before && Date.now() - t0 < 8000) await new Promise((r) => setTimeout(r, 100));
-    assert.equal(fdCount(server.proc.pid), before, `before: ${beforeList}\nafter: ${fds()}`);
+    // At most as many as before (the warm-up's own connection may still have been closing then).
+    assert.ok(fdCount(server.proc.pid) <= before, `before: ${beforeList}\nafter: ${fds()}`);
   } finally {
     assert.equal((await server.stop()).code, 0);
   }
