@@ -30,7 +30,7 @@ async function visit(server, room) {
   await c.close();
 }
 
-test('--max-docs: at the cap, a new document unloads the least recently used idle one', { timeout: 60000 }, async () => {
+test('--max-docs: at the cap, a new document unloads the least recently used idle one', { timeout: 120000 }, async () => {
   // One worker: every document is its own (each worker can unload only its own documents).
   const server = await start({ workers: 1, args: ['--max-docs', '3', '--doc-unload', '60000'] });
   const open = {};
