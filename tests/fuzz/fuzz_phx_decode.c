@@ -11,16 +11,9 @@
 #include <string.h>
 
 #include "phx/phx_serializer.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                        \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);             \
-      abort();                                                                             \
-    }                                                                                      \
-  } while (0)
 
 /* The bytes a ref occupies in a binary frame, computed independently of the encoder. */
 static char *ref_text(const json_t *v, size_t *n) {

@@ -19,16 +19,9 @@
 #include <string.h>
 
 #include "phx/phx_json_scan.h"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                        \
-  do {                                                                                     \
-    if (!(cond)) {                                                                         \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);             \
-      abort();                                                                             \
-    }                                                                                      \
-  } while (0)
 
 static void tree_count(const json_t *v, unsigned level, size_t *values, unsigned *depth) {
   (*values)++;
