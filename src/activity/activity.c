@@ -19,6 +19,7 @@
 typedef struct activity_ring {
   char **samples; /* JSON texts, a ring of `cap` */
   size_t head, count;
+  frame_t *reply; /* {"samples":[...]} for joiners, built on demand; NULL after a new sample */
   long watchers;
   bool permanent; /* server and business streams keep history whether watched or not */
 } activity_ring_t;
@@ -43,6 +44,7 @@ static activity_ring_t *activity_ring_get(activity_t *a, const char *topic, bool
 static void activity_ring_free(activity_t *a, activity_ring_t *r) {
   for (size_t i = 0; i < a->cap; i++) free(r->samples[i]);
   free(r->samples);
+  if (r->reply) frame_unref(r->reply);
   free(r);
 }
 
@@ -63,6 +65,8 @@ static void activity_emit(activity_t *a, phx_pubsub_t *ps, const char *topic, js
       r->count++;
     }
     r->samples[slot] = xstrdup(text);
+    if (r->reply) frame_unref(r->reply);
+    r->reply = NULL;
   }
   uv_mutex_unlock(&a->lock);
   phx_broadcast_t *bc = phx_broadcast_new(topic, "sample", false, text, len);
@@ -70,16 +74,31 @@ static void activity_emit(activity_t *a, phx_pubsub_t *ps, const char *topic, js
   free(text);
 }
 
-json_t *activity_history(activity_t *a, const char *topic) {
-  json_t *out = json_array();
+static frame_t *activity_reply_encode(const activity_t *a, const activity_ring_t *r) {
+  static const char head[] = "{\"samples\":[", tail[] = "]}";
+  buf_t b = BUF_INIT;
+  buf_append(&b, head, sizeof head - 1);
+  for (size_t i = 0; r && i < r->count; i++) {
+    if (i) buf_append(&b, ",", 1);
+    const char *sample = r->samples[(r->head + i) % a->cap];
+    buf_append(&b, sample, strlen(sample));
+  }
+  buf_append(&b, tail, sizeof tail - 1);
+  return frame_from_buf(&b, 0);
+}
+
+frame_t *activity_history_reply(activity_t *a, const char *topic) {
   uv_mutex_lock(&a->lock);
   activity_ring_t *r = activity_ring_get(a, topic, false);
-  for (size_t i = 0; r && i < r->count; i++) {
-    json_t *v = json_loads(r->samples[(r->head + i) % a->cap], 0, NULL);
-    if (v) json_array_append_new(out, v);
+  frame_t *reply;
+  if (!r) {
+    reply = activity_reply_encode(a, NULL);
+  } else {
+    if (!r->reply) r->reply = activity_reply_encode(a, r);
+    reply = frame_ref(r->reply);
   }
   uv_mutex_unlock(&a->lock);
-  return out;
+  return reply;
 }
 
 void activity_watch(activity_t *a, const char *topic, int delta) {

@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "core/frame.h"
 #include "core/service.h"
 #include "core/task.h"
 #include "net/server.h"
@@ -40,8 +41,11 @@ typedef struct activity_config {
  * streams. Registration argument: an activity_config_t that outlives the server. */
 extern const service_t activity_service;
 
-/* The kept samples of a stream, oldest first (a new array). */
-json_t *activity_history(activity_t *a, const char *topic);
+/* A join's reply for a stream: {"samples":[...]}, the kept samples oldest first, as JSON text in
+ * a frame (a new reference). Encoded once per new sample and shared by every joiner until the
+ * next one: thousands of dashboards joining at once cost one copy each, not a parse and an
+ * encode of the whole history. */
+frame_t *activity_history_reply(activity_t *a, const char *topic);
 /* An activity channel joined (+1) or left (-1) topic: document streams are sampled only while
  * watched. */
 void activity_watch(activity_t *a, const char *topic, int delta);

@@ -25,7 +25,7 @@ static int activity_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
     activity_watch(activity_of(ch), topic, +1);
     st->watching = true;
   }
-  *reply = json_pack("{so}", "samples", activity_history(activity_of(ch), topic));
+  phx_channel_join_reply_shared(ch, activity_history_reply(activity_of(ch), topic));
   return PHX_JOIN_OK;
 }
 

@@ -83,6 +83,12 @@ void phx_channel_reply_text(phx_channel_t *ch, const phx_msg_t *msg, const char 
   phx_channel_send(ch, &b, WS_OP_TEXT);
 }
 
+void phx_channel_join_reply_shared(phx_channel_t *ch, frame_t *json) {
+  phx_socket_t *s = ch->socket;
+  if (s->join_reply) frame_unref(s->join_reply);
+  s->join_reply = json;
+}
+
 void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
                        const json_t *response) {
   size_t len;

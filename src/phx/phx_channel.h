@@ -103,6 +103,12 @@ json_t *phx_channel_params(const phx_channel_t *ch);
  * rest of the socket. */
 json_t *phx_channel_assigns(phx_channel_t *ch);
 
+/* Inside a join callback: the reply is this already-encoded JSON object (a frame_t holding only
+ * the text; the reference passes to the socket), instead of *reply. For big replies that many
+ * joiners share, such as a stream's history: encoded once, copied once into each reply frame,
+ * never parsed or re-encoded per join. */
+void phx_channel_join_reply_shared(phx_channel_t *ch, frame_t *json);
+
 /* Reply to msg (echoing its ref) with a JSON response (borrowed; NULL = {}) or binary bytes. */
 void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
                        const json_t *response);

@@ -89,12 +89,18 @@ static void phx_send_text(phx_socket_t *s, buf_t *b) {
   frame_unref(f);
 }
 
-static void phx_send_reply(phx_socket_t *s, const json_t *join_ref, const json_t *ref,
-                           const char *topic, const char *status, const char *response) {
+static void phx_send_reply_len(phx_socket_t *s, const json_t *join_ref, const json_t *ref,
+                               const char *topic, const char *status, const char *response,
+                               size_t len) {
   buf_t b = BUF_INIT;
   frame_buf_begin(&b);
-  phx_encode_reply(&b, s->vsn, join_ref, ref, topic, status, response, strlen(response));
+  phx_encode_reply(&b, s->vsn, join_ref, ref, topic, status, response, len);
   phx_send_text(s, &b);
+}
+
+static void phx_send_reply(phx_socket_t *s, const json_t *join_ref, const json_t *ref,
+                           const char *topic, const char *status, const char *response) {
+  phx_send_reply_len(s, join_ref, ref, topic, status, response, strlen(response));
 }
 
 /* phx_close / phx_error carry the join_ref stored at join in both ref positions (spec §4.8). */
@@ -345,7 +351,9 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
   int rc = type->join ? type->join(ch, payload, &reply) : PHX_JOIN_OK;
   json_decref(payload);
 
-  char *response = reply ? json_dumps(reply, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+  frame_t *shared = s->join_reply; /* phx_channel_join_reply_shared: already encoded */
+  s->join_reply = NULL;
+  char *response = reply && !shared ? json_dumps(reply, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
   char why[72] = "";
   const char *reason = json_string_value(json_object_get(reply, "reason"));
   if (rc != PHX_JOIN_OK && reason) phx_snippet(reason, why, sizeof why);
@@ -355,7 +363,11 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
     phx_pubsub_subscribe(s->pubsub, ch->topic, &ch->sub);
     dict_set(&s->pubsub->channels, (const char *)&ch->sub.id, sizeof ch->sub.id, ch);
     atomic_fetch_add_explicit(&s->pubsub->channels_joined, 1, memory_order_relaxed);
-    phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", response ? response : "{}");
+    if (shared)
+      phx_send_reply_len(s, m->join_ref, m->ref, m->topic, "ok", (const char *)shared->data,
+                         shared->len);
+    else
+      phx_send_reply(s, m->join_ref, m->ref, m->topic, "ok", response ? response : "{}");
     log_debug("socket: joined '%s' (%s)", ch->topic, type->name);
   } else {
     /* The line for a refused join, with its reason: channels need not log their own. */
@@ -364,11 +376,16 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
     if (phx_log_due(s, &s->refused_log, &more))
       log_info("socket: join of '%s' refused by %s%s%s (%llu more since the last line)",
                phx_snippet(m->topic, tp, sizeof tp), type->name, *why ? ": " : "", why, more);
-    phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", response ? response : "{}");
+    if (shared)
+      phx_send_reply_len(s, m->join_ref, m->ref, m->topic, "error", (const char *)shared->data,
+                         shared->len);
+    else
+      phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", response ? response : "{}");
     phx_channel_free(ch);
     ch = NULL;
   }
   free(response);
+  if (shared) frame_unref(shared);
   if (old) {
     phx_send_exit(s, old_join_ref, m->topic, false);
     json_decref(old_join_ref);

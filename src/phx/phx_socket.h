@@ -67,6 +67,7 @@ struct phx_socket {
                           (phx_channel_assigns) */
   uint64_t join_tat_ns; /* the join bucket, as GCRA: when it would be full again (see .c) */
   log_limit_t join_log, topic_log, refused_log; /* refusals leaving it open: a line a second */
+  frame_t *join_reply; /* set by phx_channel_join_reply_shared while a join callback runs */
   bool closed;
   int dispatching; /* > 0 while a message is being handled */
 };

@@ -42,9 +42,12 @@ static size_t g_handled;    /* handle_in callbacks */
 static bool g_last_binary;  /* the last handle_in was a binary message */
 
 /* payload: {"refuse": true} refuses with {"reason":"refused"}; {"reply": X} answers ok with X;
+ * {"shared": "TEXT"} answers with the already-encoded TEXT (phx_channel_join_reply_shared);
  * {"push_after_join": true} pushes "welcome" {} from after_join. */
 static int rec_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   g_joins++;
+  const char *shared = json_string_value(json_object_get(payload, "shared"));
+  if (shared) phx_channel_join_reply_shared(ch, frame_copy(shared, strlen(shared)));
   if (json_is_true(json_object_get(payload, "refuse"))) {
     *reply = json_pack("{ss}", "reason", "refused");
     return PHX_JOIN_ERROR;
@@ -218,6 +221,25 @@ static void test_join_ok(void **state) {
   /* A channel pushes with CJ = the join's join_ref. */
   send_ok(f, "[\"11\",\"2\",\"room:b\",\"push\",{\"k\":true}]", 1);
   ft_assert_text(&f->ft, 2, "[\"11\",null,\"room:b\",\"pushed\",{\"k\":true}]");
+  assert_int_equal(f->s->nchannels, 2);
+}
+
+/* An already-encoded reply is sent as is, in place of the JSON one; refusals carry it too. */
+static void test_join_reply_shared(void **state) {
+  fx_t *f = *state;
+  send_ok(f, "[\"1\",\"1\",\"room:s\",\"phx_join\",{\"shared\":\"{\\\"samples\\\":[1,2]}\","
+             "\"reply\":{\"ignored\":true}}]", 1);
+  ft_assert_text(&f->ft, 0,
+                 "[\"1\",\"1\",\"room:s\",\"phx_reply\",{\"status\":\"ok\",\"response\":{\"samples\":"
+                 "[1,2]}}]");
+  /* The next join, without one, gets its own reply: nothing is left over from the first. */
+  send_ok(f, "[\"2\",\"2\",\"room:t\",\"phx_join\",{}]", 1);
+  ft_assert_text(&f->ft, 1, "[\"2\",\"2\",\"room:t\",\"phx_reply\",{\"status\":\"ok\",\"response\":{}}]");
+  send_ok(f, "[\"3\",\"3\",\"room:u\",\"phx_join\",{\"shared\":\"{\\\"reason\\\":\\\"r\\\"}\","
+             "\"refuse\":true}]", 1);
+  ft_assert_text(&f->ft, 2,
+                 "[\"3\",\"3\",\"room:u\",\"phx_reply\",{\"status\":\"error\",\"response\":{\"reason\":"
+                 "\"r\"}}]");
   assert_int_equal(f->s->nchannels, 2);
 }
 
@@ -655,6 +677,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_heartbeat, setup_v2, teardown),
       cmocka_unit_test_setup_teardown(test_join_ok, setup_v2, teardown),
+      cmocka_unit_test_setup_teardown(test_join_reply_shared, setup_v2, teardown),
       cmocka_unit_test_setup_teardown(test_join_null_join_ref, setup_v2, teardown),
       cmocka_unit_test_setup_teardown(test_join_refused, setup_v2, teardown),
       cmocka_unit_test_setup_teardown(test_join_unmatched_topic, setup_v2, teardown),
