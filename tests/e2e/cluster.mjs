@@ -270,16 +270,28 @@ export async function eventually(fn, { ms = 10000, interval = 50, what = 'condit
   }
 }
 
-// /metrics as {name: sum over its label sets}.
+// /metrics as {name: sum over its label sets} (counters). gauge(m, name) reads a gauge: every
+// label set must carry the same value (one line per node, or one per worker).
 export async function metrics(node) {
   const res = await fetch(`${node.http}/metrics`);
   if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`);
   const out = {};
+  const values = {};
   for (const line of (await res.text()).split('\n')) {
     const m = line.match(/^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)/);
-    if (m) out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+    if (!m) continue;
+    out[m[1]] = (out[m[1]] ?? 0) + Number(m[2]);
+    (values[m[1]] ??= []).push(Number(m[2]));
   }
+  Object.defineProperty(out, 'values', { value: values });
   return out;
+}
+
+export function gauge(m, name) {
+  const v = m.values[name];
+  if (!v) throw new Error(`/metrics has no ${name}`);
+  if (!v.every((x) => x === v[0])) throw new Error(`${name} differs between its label sets: ${v}`);
+  return v[0];
 }
 
 export async function healthz(node) {
