@@ -145,7 +145,7 @@ static void phx_channel_publish_from(phx_channel_t *ch, phx_broadcast_t *bc) {
     return;
   }
   bc->from_id = ch->sub.id;
-  phx_pubsub_publish(ch->socket->pubsub, bc);
+  phx_pubsub_publish_cluster(ch->socket->pubsub, bc);
 }
 
 void phx_channel_broadcast_from_text(phx_channel_t *ch, const char *event, const char *json,

@@ -31,8 +31,10 @@ typedef struct pres_meta {
   struct pres_meta *chan_next; /* the channel's other metas on this topic (while live) */
   pres_key_t *key;
   uint64_t channel_id;
-  uint32_t len;  /* bytes of json */
-  bool in_state; /* in the last version broadcast */
+  uint32_t node;  /* 0: tracked on this node; else the peer's slot (phx_presence_remote_track) */
+  uint32_t epoch; /* a remote meta: the peer's state transfer that last confirmed it */
+  uint32_t len;   /* bytes of json */
+  bool in_state;  /* in the last version broadcast */
   bool live;     /* tracked now */
   char json[];   /* the meta, compact JSON with its phx_ref last; NUL-terminated */
 } pres_meta_t;
@@ -415,28 +417,75 @@ static void presence_answer_state(phx_pubsub_t *ps, presence_task_t *t) {
   presence_send_state(ps, t->reply_worker, t->channel_id, f);
 }
 
+static pres_key_t *key_get_or_add(pres_topic_t *pt, const char *key, const char *qkey) {
+  size_t klen = strlen(key);
+  pres_key_t *k = dict_get(&pt->keys, key, klen);
+  if (!k) {
+    size_t qlen = strlen(qkey);
+    k = xcalloc(1, sizeof *k + qlen + 1);
+    memcpy(k->quoted, qkey, qlen + 1);
+    k->qlen = (uint32_t)qlen;
+    k->entry = dict_set(&pt->keys, key, klen, k);
+  }
+  return k;
+}
+
+/* Index m under its channel (cid: 8 bytes for a local channel, node + channel for a remote one)
+ * and make it live. */
+static void meta_index(pres_topic_t *pt, pres_meta_t *m, const char *cid, size_t cid_len) {
+  m->chan_next = dict_get(&pt->channels, cid, cid_len);
+  dict_set(&pt->channels, cid, cid_len, m);
+  m->live = true;
+  pt->live++;
+  key_mark_dirty(pt, m->key);
+}
+
+static void meta_append(pres_topic_t *pt, pres_key_t *k, pres_meta_t *m, const char *cid,
+                        size_t cid_len) {
+  m->next = NULL;
+  if (k->tail) k->tail->next = m;
+  else k->head = m;
+  k->tail = m;
+  meta_index(pt, m, cid, cid_len);
+}
+
+/* Every meta of one channel leaves (they are live; the index holds live metas only). Whether
+ * any did. */
+static bool channel_untrack(pres_topic_t *pt, const char *cid, size_t cid_len) {
+  pres_meta_t *m = dict_delete(&pt->channels, cid, cid_len);
+  if (!m) return false;
+  for (; m; m = m->chan_next) {
+    m->live = false;
+    pt->live--;
+    key_mark_dirty(pt, m->key);
+  }
+  return true;
+}
+
 static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
   pres_topic_t *pt = topic_get_or_add(ps, t->topic);
-  size_t klen = strlen(t->key);
-  pres_key_t *k = dict_get(&pt->keys, t->key, klen);
-  if (!k) {
-    size_t qlen = strlen(t->qkey);
-    k = xcalloc(1, sizeof *k + qlen + 1);
-    memcpy(k->quoted, t->qkey, qlen + 1);
-    k->qlen = (uint32_t)qlen;
-    k->entry = dict_set(&pt->keys, t->key, klen, k);
-  }
-  /* The meta's text with `"phx_ref":"..."` added last. */
+  pres_key_t *k = key_get_or_add(pt, t->key, t->qkey);
+  /* The meta's text with `"node":...` (in a cluster) and `"phx_ref":"..."` added last. */
   char ref[PRESENCE_REF_LEN + 1];
   phx_pubsub_unique_ref(ps, ref);
+  const char *node = ps->cluster ? ps->cluster->node_json : NULL;
+  size_t nlen = node ? strlen(node) : 0;
   size_t tlen = strlen(t->text); /* "{...}", at least "{}" */
   bool empty = tlen <= 2;
-  size_t len = (tlen - 1) + (empty ? 0 : 1) + sizeof "\"phx_ref\":\"\"}" - 1 + PRESENCE_REF_LEN;
+  size_t len = (tlen - 1) + (empty ? 0 : 1) + sizeof "\"phx_ref\":\"\"}" - 1 + PRESENCE_REF_LEN +
+               (node ? sizeof "\"node\":," - 1 + nlen : 0);
   pres_meta_t *m = xmalloc(sizeof *m + len + 1);
   char *p = m->json;
   memcpy(p, t->text, tlen - 1);
   p += tlen - 1;
   if (!empty) *p++ = ',';
+  if (node) {
+    memcpy(p, "\"node\":", 7);
+    p += 7;
+    memcpy(p, node, nlen);
+    p += nlen;
+    *p++ = ',';
+  }
   memcpy(p, "\"phx_ref\":\"", 11);
   p += 11;
   memcpy(p, ref, PRESENCE_REF_LEN);
@@ -446,16 +495,12 @@ static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
   m->next = NULL;
   m->key = k;
   m->channel_id = t->channel_id;
+  m->node = 0;
+  m->epoch = 0;
   m->in_state = false;
-  m->live = true;
-  if (k->tail) k->tail->next = m;
-  else k->head = m;
-  k->tail = m;
-  const char *cid = (const char *)&t->channel_id;
-  m->chan_next = dict_get(&pt->channels, cid, sizeof t->channel_id);
-  dict_set(&pt->channels, cid, sizeof t->channel_id, m);
-  pt->live++;
-  key_mark_dirty(pt, k);
+  meta_append(pt, k, m, (const char *)&t->channel_id, sizeof t->channel_id);
+  if (ps->cluster)
+    ps->cluster->presence_track(ps->cluster->arg, t->topic, t->channel_id, t->key, m->json, m->len);
 
   /* In a window this only queues the topic, and the state is still the last diff's; at once
    * (interval 0) the diff goes first and the state has the change. pt stays: it holds m. */
@@ -465,15 +510,8 @@ static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
 
 static void presence_on_untrack(phx_pubsub_t *ps, presence_task_t *t) {
   pres_topic_t *pt = topic_get(ps, t->topic);
-  if (!pt) return;
-  const char *cid = (const char *)&t->channel_id;
-  pres_meta_t *m = dict_delete(&pt->channels, cid, sizeof t->channel_id);
-  if (!m) return;
-  for (; m; m = m->chan_next) {
-    m->live = false;
-    pt->live--;
-    key_mark_dirty(pt, m->key);
-  }
+  if (!pt || !channel_untrack(pt, (const char *)&t->channel_id, sizeof t->channel_id)) return;
+  if (ps->cluster) ps->cluster->presence_untrack(ps->cluster->arg, t->topic, t->channel_id);
   topic_changed(ps, pt);
 }
 
@@ -574,10 +612,12 @@ int phx_presence_track(phx_channel_t *ch, const char *key, const json_t *meta, b
   if (json_is_object(meta) && json_object_size(meta)) {
     /* phx_ref and phx_ref_prev are the server's: a meta of the client's own loses them */
     json_t *own = NULL;
-    if (json_object_get(meta, "phx_ref") || json_object_get(meta, "phx_ref_prev")) {
+    bool node = ps->cluster && json_object_get(meta, "node"); /* the server says where */
+    if (node || json_object_get(meta, "phx_ref") || json_object_get(meta, "phx_ref_prev")) {
       own = json_copy((json_t *)meta);
       json_object_del(own, "phx_ref");
       json_object_del(own, "phx_ref_prev");
+      if (ps->cluster) json_object_del(own, "node");
     }
     t->text = json_dumps(own ? own : meta, JSON_COMPACT);
     json_decref(own);
@@ -613,6 +653,113 @@ void phx_presence_query(phx_pubsub_t *ps, const char *topic,
   t->done = done;
   t->ctx = ctx;
   phx_pubsub_submit(ps, phx_pubsub_owner_of(ps, topic), &t->task);
+}
+
+/* --- members of other nodes (cluster) ------------------------------------------------------------ */
+
+/* A remote channel's index key: the peer's slot and its channel id. 12 bytes, so it never
+ * collides with a local channel's 8. */
+#define REMOTE_CID_LEN 12
+static void remote_cid(char out[REMOTE_CID_LEN], uint32_t node, uint64_t channel_id) {
+  memcpy(out, &node, 4);
+  memcpy(out + 4, &channel_id, 8);
+}
+
+void phx_presence_remote_track(phx_pubsub_t *ps, const char *topic, uint32_t node, uint32_t epoch,
+                               uint64_t channel_id, const char *key, const char *meta,
+                               size_t meta_len) {
+  pres_topic_t *pt = topic_get_or_add(ps, topic);
+  pres_key_t *k = dict_get(&pt->keys, key, strlen(key));
+  if (!k) {
+    json_t *js = json_string(key);
+    char *q = json_dumps(js, JSON_ENCODE_ANY);
+    json_decref(js);
+    k = key_get_or_add(pt, key, q);
+    free(q);
+  }
+  char cid[REMOTE_CID_LEN];
+  remote_cid(cid, node, channel_id);
+  /* The same meta again — a state transfer confirming what a track already brought, or bringing
+   * back one that a sweep let go within the window: confirm it, never add a twin (a twin's join
+   * and the original's leave in one diff would drop the member from phoenix.js lists). */
+  for (pres_meta_t *m = k->head; m; m = m->next) {
+    if (m->node != node || m->channel_id != channel_id || m->len != meta_len ||
+        memcmp(m->json, meta, meta_len))
+      continue;
+    m->epoch = epoch;
+    if (!m->live) {
+      meta_index(pt, m, cid, sizeof cid);
+      topic_changed(ps, pt);
+    }
+    return;
+  }
+  pres_meta_t *m = xmalloc(sizeof *m + meta_len + 1);
+  memcpy(m->json, meta, meta_len);
+  m->json[meta_len] = '\0';
+  m->len = (uint32_t)meta_len;
+  m->key = k;
+  m->channel_id = channel_id;
+  m->node = node;
+  m->epoch = epoch;
+  m->in_state = false;
+  meta_append(pt, k, m, cid, sizeof cid);
+  topic_changed(ps, pt);
+}
+
+void phx_presence_remote_untrack(phx_pubsub_t *ps, const char *topic, uint32_t node,
+                                 uint64_t channel_id) {
+  pres_topic_t *pt = topic_get(ps, topic);
+  char cid[REMOTE_CID_LEN];
+  remote_cid(cid, node, channel_id);
+  if (pt && channel_untrack(pt, cid, sizeof cid)) topic_changed(ps, pt);
+}
+
+void phx_presence_remote_sweep(phx_pubsub_t *ps, uint32_t node, uint32_t before_epoch) {
+  pres_topic_t **changed = NULL;
+  size_t nchanged = 0, capchanged = 0;
+  for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);) {
+    pres_topic_t *pt = it.entry->value;
+    bool any = false;
+    for (dict_iter_t kt = dict_iter(&pt->keys); dict_next(&kt);) {
+      for (pres_meta_t *m = ((pres_key_t *)kt.entry->value)->head; m; m = m->next) {
+        if (m->node != node || !m->live || m->epoch >= before_epoch) continue;
+        /* The whole channel goes, but for metas a later transfer confirmed (none, in practice:
+         * a transfer confirms all of a channel's metas at once). */
+        char cid[REMOTE_CID_LEN];
+        remote_cid(cid, node, m->channel_id);
+        pres_meta_t *keep = NULL;
+        for (pres_meta_t *c = dict_delete(&pt->channels, cid, sizeof cid), *next; c; c = next) {
+          next = c->chan_next;
+          if (c->epoch < before_epoch) {
+            c->live = false;
+            pt->live--;
+            key_mark_dirty(pt, c->key);
+          } else {
+            c->chan_next = keep;
+            keep = c;
+          }
+        }
+        if (keep) dict_set(&pt->channels, cid, sizeof cid, keep);
+        any = true;
+      }
+    }
+    if (any) VEC_PUSH(changed, nchanged, capchanged, 8, pt);
+  }
+  /* After the walk: at interval 0 a change is flushed at once and may free its topic. */
+  for (size_t i = 0; i < nchanged; i++) topic_changed(ps, changed[i]);
+  free(changed);
+}
+
+void phx_presence_local_each(phx_pubsub_t *ps, phx_presence_each_fn each, void *arg) {
+  for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);) {
+    const pres_topic_t *pt = it.entry->value;
+    for (dict_iter_t kt = dict_iter(&pt->keys); dict_next(&kt);) {
+      const pres_key_t *k = kt.entry->value;
+      for (const pres_meta_t *m = k->head; m; m = m->next)
+        if (!m->node && m->live)
+          each(arg, it.entry->key, m->channel_id, kt.entry->key, m->json, m->len);
+    }
+  }
 }
 
 size_t phx_presence_count(const phx_pubsub_t *ps) {

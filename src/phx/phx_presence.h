@@ -104,6 +104,26 @@ void phx_presence_query(phx_pubsub_t *ps, const char *topic,
 void phx_presence_flush(phx_pubsub_t *ps);
 /* Metas tracked on this worker's topics (for metrics). */
 size_t phx_presence_count(const phx_pubsub_t *ps);
+/* Members of other nodes (the cluster's bus calls these on the topic's owner worker; see
+ * cluster/cluster_bus.c for the protocol). A remote meta is known by its peer's slot `node` (> 0,
+ * never reused in the process) and its channel id there; it arrives complete (phx_ref and node
+ * included) and joins the lists and diffs of this node like a local one.
+ * - remote_track: add it, or — the same meta text again — confirm it: its epoch becomes `epoch`
+ *   (and it is live again if a sweep had let it go within the window: no twin, no flicker).
+ * - remote_untrack: every meta of that channel leaves.
+ * - remote_sweep: every meta of the peer with an epoch below before_epoch leaves (the end of a
+ *   state transfer: what it did not confirm is gone; UINT32_MAX: the peer is down). On every
+ *   worker, for the topics it owns. */
+void phx_presence_remote_track(phx_pubsub_t *ps, const char *topic, uint32_t node, uint32_t epoch,
+                               uint64_t channel_id, const char *key, const char *meta,
+                               size_t meta_len);
+void phx_presence_remote_untrack(phx_pubsub_t *ps, const char *topic, uint32_t node,
+                                 uint64_t channel_id);
+void phx_presence_remote_sweep(phx_pubsub_t *ps, uint32_t node, uint32_t before_epoch);
+/* Every live meta tracked on this node, of the topics this worker owns (a state transfer). */
+typedef void (*phx_presence_each_fn)(void *arg, const char *topic, uint64_t channel_id,
+                                     const char *key, const char *meta, size_t meta_len);
+void phx_presence_local_each(phx_pubsub_t *ps, phx_presence_each_fn each, void *arg);
 /* Bytes of memory the presence tables of this worker's topics hold, as the allocator counts them
  * (usable size plus an 8-byte chunk header per allocation): metas, keys, indexes, cached states. */
 size_t phx_presence_memory(const phx_pubsub_t *ps);

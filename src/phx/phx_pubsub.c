@@ -1,8 +1,10 @@
 #include "phx/phx_pubsub.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/mem.h"
 #include "core/vec.h"
@@ -124,11 +126,16 @@ phx_broadcast_t *phx_broadcast_new(const char *topic, const char *event, bool bi
   bc->binary = binary;
   bc->frame_v2 = phx_frame_finish(&b, binary ? WS_OP_BINARY : WS_OP_TEXT);
   atomic_init(&bc->frame_v1, NULL);
-  if (!binary) {
-    bc->payload_json = xstrndup(payload, len);
-    bc->payload_len = len;
-  }
+  if (!binary) bc->payload_json = xstrndup(payload, len);
+  bc->payload_len = len;
   return bc;
+}
+
+const void *phx_broadcast_payload(const phx_broadcast_t *bc, size_t *len) {
+  *len = bc->payload_len;
+  if (!bc->binary) return bc->payload_json;
+  /* A binary broadcast's payload is the last field of its frame */
+  return bc->frame_v2->data + bc->frame_v2->len - bc->payload_len;
 }
 
 phx_broadcast_t *phx_broadcast_ref(phx_broadcast_t *bc) {
@@ -176,36 +183,74 @@ void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc) {
   }
 }
 
+static void phx_broadcast_post(const task_poster_t *poster, int worker, phx_broadcast_t *bc) {
+  phx_broadcast_task_t *bt = xmalloc(sizeof *bt);
+  bt->task.run = phx_broadcast_task_run;
+  bt->bc = phx_broadcast_ref(bc);
+  task_post(poster, worker, &bt->task);
+}
+
 void phx_pubsub_publish(phx_pubsub_t *ps, phx_broadcast_t *bc) {
   PHX_COUNT(ps->broadcasts, 1);
   phx_pubsub_deliver_local(ps, bc);
   const task_poster_t *poster = ps->ctx->poster;
-  for (int w = 0; w < poster->nworkers; w++) {
-    if (w == ps->worker_id) continue;
-    phx_broadcast_task_t *bt = xmalloc(sizeof *bt);
-    bt->task.run = phx_broadcast_task_run;
-    bt->bc = phx_broadcast_ref(bc);
-    task_post(poster, w, &bt->task);
-  }
+  for (int w = 0; w < poster->nworkers; w++)
+    if (w != ps->worker_id) phx_broadcast_post(poster, w, bc);
   phx_broadcast_unref(bc);
 }
 
-/* 12 bytes — nanosecond time, worker, sequence — in URL-safe base64: 16 characters, unique,
- * the same shape as Phoenix's refs. */
+void phx_pubsub_publish_cluster(phx_pubsub_t *ps, phx_broadcast_t *bc) {
+  /* Handed to the bus first: it only encodes and queues, and the sender's own node delivers
+   * directly (the bus skips messages that come back from Redis to their sender). */
+  if (ps->cluster) ps->cluster->publish(ps->cluster->arg, bc);
+  phx_pubsub_publish(ps, bc);
+}
+
+void phx_pubsub_post_all(const task_poster_t *poster, phx_broadcast_t *bc) {
+  for (int w = 0; w < poster->nworkers; w++) phx_broadcast_post(poster, w, bc);
+  phx_broadcast_unref(bc);
+}
+
+/* Drawn once per process, so that two nodes minting a ref in the same nanosecond differ. */
+static uint32_t phx_ref_salt(void) {
+  static _Atomic uint32_t salt;
+  uint32_t v = atomic_load_explicit(&salt, memory_order_relaxed);
+  if (v) return v;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 20) ^ (uint64_t)(uintptr_t)&ts;
+  FILE *f = fopen("/dev/urandom", "rb");
+  if (f) {
+    uint32_t r;
+    if (fread(&r, sizeof r, 1, f) == 1) x ^= r;
+    fclose(f);
+  }
+  v = (uint32_t)(x ^ (x >> 32)) | 0x1000000u; /* 3 bytes used; the high bit marks it drawn */
+  uint32_t expected = 0;
+  atomic_compare_exchange_strong(&salt, &expected, v);
+  return atomic_load(&salt);
+}
+
+/* 15 bytes — nanosecond time, salt, worker, sequence — in URL-safe base64: 20 characters, unique
+ * in the cluster, the same shape as Phoenix's refs. */
 void phx_pubsub_unique_ref(phx_pubsub_t *ps, char out[PHX_UNIQUE_REF_LEN + 1]) {
   static const char alphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   uint64_t ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-  uint8_t raw[12];
+  uint32_t salt = phx_ref_salt();
+  uint8_t raw[15];
   for (int i = 0; i < 8; i++) raw[i] = (uint8_t)(ns >> (56 - 8 * i));
-  raw[8] = (uint8_t)(ps->worker_id >> 8);
-  raw[9] = (uint8_t)ps->worker_id;
+  raw[8] = (uint8_t)(salt >> 16);
+  raw[9] = (uint8_t)(salt >> 8);
+  raw[10] = (uint8_t)salt;
+  raw[11] = (uint8_t)(ps->worker_id >> 8);
+  raw[12] = (uint8_t)ps->worker_id;
   uint16_t seq = ++ps->presence_seq;
-  raw[10] = (uint8_t)(seq >> 8);
-  raw[11] = (uint8_t)seq;
-  for (int i = 0, o = 0; i < 12; i += 3) {
+  raw[13] = (uint8_t)(seq >> 8);
+  raw[14] = (uint8_t)seq;
+  for (int i = 0, o = 0; i < 15; i += 3) {
     uint32_t v = (uint32_t)raw[i] << 16 | (uint32_t)raw[i + 1] << 8 | raw[i + 2];
     out[o++] = alphabet[(v >> 18) & 63];
     out[o++] = alphabet[(v >> 12) & 63];

@@ -31,8 +31,25 @@ typedef struct phx_broadcast {
   frame_t *frame_v2;         /* V2 JSON text frame, or kind-2 binary frame */
   _Atomic(frame_t *) frame_v1; /* V1 JSON text frame, built on first use; never for binary */
   char *payload_json;        /* kept for the lazy V1 encoding (JSON broadcasts only) */
-  size_t payload_len;
+  size_t payload_len;        /* of payload_json, or of the binary payload (frame_v2's tail) */
 } phx_broadcast_t;
+
+/* How a pubsub reaches the other nodes of a cluster (the `cluster/` layer provides it; NULL on a
+ * single node). Every hook is called on a worker thread and must not block: it hands the change
+ * to the node's bus. */
+typedef struct phx_cluster_link {
+  void *arg;
+  /* This node's name as a JSON string, quotes included: added to the metas this node tracks
+   * ("node"), so every list says where a member is connected. */
+  const char *node_json;
+  /* A broadcast made for every node (phx_pubsub_publish_cluster): send it to the others. */
+  void (*publish)(void *arg, const phx_broadcast_t *bc);
+  /* A member of this node was tracked (its meta: compact JSON with phx_ref) or untracked — called
+   * by the topic's presence owner, in the order the changes happen. */
+  void (*presence_track)(void *arg, const char *topic, uint64_t channel_id, const char *key,
+                         const char *meta, size_t meta_len);
+  void (*presence_untrack)(void *arg, const char *topic, uint64_t channel_id);
+} phx_cluster_link_t;
 
 /* A subscriber: embedded in what subscribes (a channel, a socket, a document). */
 typedef struct phx_subscriber {
@@ -61,6 +78,7 @@ typedef struct phx_pubsub {
    * (phx_presence.h); 0: each change at once. Set before the worker runs. */
   unsigned presence_interval_ms;
   struct phx_presence_owner *presence_owner; /* phx_presence.c: pending topics, the timer */
+  const phx_cluster_link_t *cluster; /* NULL: a single node. Set before the worker runs. */
 } phx_pubsub_t;
 
 /* A worker hosts its pubsub in the first slot of its task context (state: the phx_pubsub_t), so
@@ -78,9 +96,9 @@ int phx_pubsub_owner_of(const phx_pubsub_t *ps, const char *name);
 #define PHX_COUNT(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
 void phx_pubsub_free(phx_pubsub_t *ps);
 uint64_t phx_subscriber_next_id(void);
-/* A ref unique in the process, as Phoenix's (presence phx_refs): 12 bytes — nanosecond time,
- * worker, this worker's sequence — in URL-safe base64. */
-#define PHX_UNIQUE_REF_LEN 16
+/* A ref unique in the cluster, as Phoenix's (presence phx_refs): 15 bytes — nanosecond time, 3
+ * random bytes drawn once per process, worker, this worker's sequence — in URL-safe base64. */
+#define PHX_UNIQUE_REF_LEN 20
 void phx_pubsub_unique_ref(phx_pubsub_t *ps, char out[PHX_UNIQUE_REF_LEN + 1]);
 void phx_pubsub_subscribe(phx_pubsub_t *ps, const char *topic, phx_subscriber_t *sub);
 void phx_pubsub_unsubscribe(phx_pubsub_t *ps, phx_subscriber_t *sub);
@@ -94,8 +112,17 @@ void phx_broadcast_unref(phx_broadcast_t *bc);
 /* The frame for a serializer version (1 or 2); NULL when there is none (binary for V1). */
 frame_t *phx_broadcast_frame(phx_broadcast_t *bc, int vsn);
 
-/* Publish from this worker: deliver locally, post to all other workers. Consumes one reference. */
+/* The payload as given to phx_broadcast_new: the JSON text, or the binary bytes. */
+const void *phx_broadcast_payload(const phx_broadcast_t *bc, size_t *len);
+
+/* Publish from this worker to this node: deliver locally, post to all other workers. Consumes
+ * one reference. For what concerns one node only (its activity samples, its presence diffs). */
 void phx_pubsub_publish(phx_pubsub_t *ps, phx_broadcast_t *bc);
+/* The same, and to every other node of the cluster (channel broadcasts, the HTTP API). */
+void phx_pubsub_publish_cluster(phx_pubsub_t *ps, phx_broadcast_t *bc);
+/* Deliver to every worker's subscribers, from any thread (a broadcast received from another
+ * node). Consumes one reference. */
+void phx_pubsub_post_all(const task_poster_t *poster, phx_broadcast_t *bc);
 /* Deliver to this worker's subscribers only (called for broadcasts posted by other workers). */
 void phx_pubsub_deliver_local(phx_pubsub_t *ps, phx_broadcast_t *bc);
 

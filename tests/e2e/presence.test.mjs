@@ -115,7 +115,7 @@ test('presence_state and presence_diff on the wire', async () => {
   assert.deepEqual(Object.keys(diff[4].joins), ['zed']);
   assert.deepEqual(diff[4].leaves, {});
   const [meta] = diff[4].joins.zed.metas;
-  assert.match(meta.phx_ref, /^[A-Za-z0-9_-]{16}$/);
+  assert.match(meta.phx_ref, /^[A-Za-z0-9_-]{20}$/);
   assert.match(meta.online_at, /^\d+$/);
   // A later joiner's state has zed, with the same meta.
   const second = await rawV2(server.url);
