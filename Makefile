@@ -4,7 +4,8 @@
 # Build outputs live under build/ (release), build/test (ASan+UBSan) and build/fuzz (libFuzzer).
 
 DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-dev \
-                   libuv1-dev libjansson-dev libssl-dev libcmocka-dev libsqlite3-dev sqlite3
+                   libuv1-dev libjansson-dev libssl-dev libcmocka-dev libsqlite3-dev sqlite3 \
+                   libhiredis-dev redis-server
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
 FUZZ_MINUTES ?= 10
