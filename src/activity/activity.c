@@ -48,11 +48,14 @@ static void activity_ring_free(activity_t *a, activity_ring_t *r) {
   free(r);
 }
 
-/* Keep a sample (if the stream keeps history) and broadcast it once to every subscriber. */
-static void activity_emit(activity_t *a, phx_pubsub_t *ps, const char *topic, json_t *sample) {
+/* Keep a sample (if the stream keeps history) and broadcast it once to every subscriber of this
+ * node. The cluster: cluster, set for activity:server, gets the text for its heartbeats. */
+static void activity_emit(activity_t *a, phx_pubsub_t *ps, const char *topic, json_t *sample,
+                          cluster_t *cluster) {
   char *text = json_dumps(sample, JSON_COMPACT | JSON_REAL_PRECISION(12));
   json_decref(sample);
   size_t len = strlen(text);
+  if (cluster) cluster_set_sample(cluster, text, len);
   uv_mutex_lock(&a->lock);
   activity_ring_t *r = activity_ring_get(a, topic, false);
   if (r) {
@@ -128,6 +131,7 @@ activity_t *activity_new(size_t history) {
   dict_init(&a->rings);
   a->cap = history ? history : 1;
   activity_ring_get(a, "activity:server", true)->permanent = true;
+  activity_ring_get(a, "activity:cluster", true)->permanent = true;
   return a;
 }
 
@@ -173,6 +177,44 @@ static double activity_rate(double now, double before, double dt_ms) {
   return dt_ms > 0 ? (now - before) * 1000.0 / dt_ms : 0;
 }
 
+/* Adds every number of one node's sample into sum (integers stay integers), but its time. */
+static void activity_sum_into(json_t *sum, const json_t *sample) {
+  const char *k;
+  json_t *v;
+  json_object_foreach((json_t *)sample, k, v) {
+    if (!json_is_number(v) || !strcmp(k, "t")) continue;
+    json_t *have = json_object_get(sum, k);
+    if (json_is_integer(v) && (!have || json_is_integer(have)))
+      json_object_set_new(sum, k, json_integer(json_integer_value(have) + json_integer_value(v)));
+    else
+      json_object_set_new(sum, k, json_real(json_number_value(have) + json_number_value(v)));
+  }
+}
+
+static void activity_peer_sample(void *arg, const char *json) {
+  json_t **acc = arg; /* [0]: the sum, [1]: how many nodes */
+  json_t *peer = json_loads(json, 0, NULL);
+  if (!json_is_object(peer)) {
+    json_decref(peer);
+    return;
+  }
+  activity_sum_into(acc[0], peer);
+  json_integer_set(acc[1], json_integer_value(acc[1]) + 1);
+  json_decref(peer);
+}
+
+/* activity:cluster: this node's fresh sample and the latest of every live peer, summed. */
+static void activity_sample_cluster(activity_worker_t *aw, uint64_t t, const json_t *own) {
+  json_t *sum = json_object();
+  json_t *nodes = json_integer(1);
+  activity_sum_into(sum, own);
+  json_t *acc[2] = {sum, nodes};
+  if (aw->cfg->cluster) cluster_each_peer_sample(aw->cfg->cluster, activity_peer_sample, acc);
+  json_object_set_new(sum, "t", json_integer((json_int_t)t));
+  json_object_set_new(sum, "nodes", nodes);
+  activity_emit(aw->a, aw->pubsub, "activity:cluster", sum, NULL);
+}
+
 static void activity_sample_server(activity_worker_t *aw, uint64_t t, double dt) {
   const server_t *srv = aw->cfg->server;
   server_stats_t st;
@@ -207,9 +249,11 @@ static void activity_sample_server(activity_worker_t *aw, uint64_t t, double dt)
   ACTIVITY_COUNTER("awareness_updates", aw_updates);
   ACTIVITY_COUNTER("storage_writes", storage_writes);
 #undef ACTIVITY_COUNTER
+  json_object_set_new(s, "node", json_string(aw->cfg->node_name ? aw->cfg->node_name : ""));
   aw->prev = c;
   aw->have_prev = true;
-  activity_emit(aw->a, aw->pubsub, "activity:server", s);
+  activity_sample_cluster(aw, t, s);
+  activity_emit(aw->a, aw->pubsub, "activity:server", s, aw->cfg->cluster);
 }
 
 typedef struct activity_doc_ctx {
@@ -244,7 +288,7 @@ static void activity_sample_doc(void *ctx, const shared_doc_sample_t *d) {
                         "bytes_in", (json_int_t)d->bytes_in, "bytes_in_per_s",
                         activity_rate((double)d->bytes_in, (double)p->bytes, x->dt));
   *p = (activity_prev_t){d->instance, d->updates, d->awareness_updates, d->bytes_in};
-  activity_emit(x->aw->a, x->aw->pubsub, topic, s);
+  activity_emit(x->aw->a, x->aw->pubsub, topic, s, NULL);
 }
 
 static void activity_sample_streams(activity_worker_t *aw, uint64_t t, double dt) {
@@ -256,7 +300,7 @@ static void activity_sample_streams(activity_worker_t *aw, uint64_t t, double dt
                           (json_int_t)b->count, "per_s", dt > 0 ? b->sum * 1000.0 / dt : 0.0);
     b->sum = 0;
     b->count = 0;
-    activity_emit(aw->a, aw->pubsub, topic, s);
+    activity_emit(aw->a, aw->pubsub, topic, s, NULL);
   }
 }
 
@@ -314,7 +358,9 @@ const service_t activity_service = {
 
 bool activity_stream_name_valid(const char *name) {
   size_t n = strlen(name);
-  if (n == 0 || n > 64 || !strcmp(name, "server") || !strncmp(name, "doc", 3)) return false;
+  if (n == 0 || n > 64 || !strcmp(name, "server") || !strcmp(name, "cluster") ||
+      !strncmp(name, "doc", 3))
+    return false;
   for (size_t i = 0; i < n; i++) {
     char c = name[i];
     if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -2,9 +2,12 @@
 #define CINDER_ACTIVITY_ACTIVITY_H
 /* Activity streams: what charts draw, pushed by the server on a timer.
  *
- *   activity:server       the whole server: connections, channels, documents, messages and
- *                         bytes in/out, document and awareness updates, storage writes — totals
- *                         and per-second rates. Sampled by worker 0.
+ *   activity:server       this node: connections, channels, documents, messages and bytes
+ *                         in/out, document and awareness updates, storage writes — totals and
+ *                         per-second rates, and the node's name. Sampled by worker 0.
+ *   activity:cluster      the sum of every live node's latest activity:server sample (each
+ *                         travels with the node's heartbeats), with `nodes`: what a dashboard of
+ *                         the whole cluster draws. On a single node, that node's own.
  *   activity:doc:<name>   one document: subscribers, updates, awareness updates, bytes — sampled
  *                         by the document's owner, only while someone watches the stream.
  *   activity:<stream>     a business series fed by POST /api/events: the values added during
@@ -22,6 +25,7 @@
 
 #include "core/frame.h"
 #include "core/service.h"
+#include "cluster/cluster.h"
 #include "core/task.h"
 #include "net/server.h"
 
@@ -35,6 +39,8 @@ typedef struct activity_config {
   activity_t *activity;
   const server_t *server; /* read by worker 0's sampler: connections, counters, documents */
   unsigned interval_ms;
+  const char *node_name;  /* in every activity:server sample (read at sampling time) */
+  cluster_t *cluster;     /* NULL on a single node */
 } activity_config_t;
 
 /* Every worker samples its watched documents; worker 0 also the server and the business
@@ -50,7 +56,8 @@ frame_t *activity_history_reply(activity_t *a, const char *topic);
  * watched. */
 void activity_watch(activity_t *a, const char *topic, int delta);
 
-/* Business events. A stream name: 1–64 of [A-Za-z0-9_.-], not "server", not starting "doc". */
+/* Business events. A stream name: 1–64 of [A-Za-z0-9_.-], not "server" or "cluster", not
+ * starting "doc". */
 bool activity_stream_name_valid(const char *name);
 /* Adds value to the stream's current interval, from any worker (posted to worker 0 with the
  * caller's task poster). Returns false when the stream limit is reached. */

@@ -117,7 +117,7 @@ static void api_broadcast(conn_t *c, const http_request_t *req, const char *body
                        : xstrdup("{}");
   phx_broadcast_t *bc = phx_broadcast_new(topic, event, false, text, strlen(text));
   free(text);
-  phx_pubsub_publish(&c->w->pubsub, bc);
+  phx_pubsub_publish_cluster(&c->w->pubsub, bc);
   log_debug("api: broadcast '%s' on %s", event, topic);
   json_decref(o);
   api_ok(c, req, 202, json_pack("{ss}", "status", "accepted"));
@@ -216,7 +216,8 @@ static void api_presence(conn_t *c, const http_request_t *req, const char *body,
   phx_presence_query(&c->w->pubsub, p->topic, api_presence_done, p);
 }
 
-/* --- GET /api/topics: every worker lists its topics; the asking worker adds them up ------------ */
+/* --- GET /api/topics: every worker (in a cluster: every node) lists its topics; the asking worker
+ * adds them up ---------------------------------------------------------------------------------- */
 
 typedef struct api_topics {
   api_wait_t wait;
@@ -279,6 +280,34 @@ static void api_topics_collect(task_t *t, task_ctx_t *ctx) {
   phx_pubsub_submit(ps, tt->gather->wait.w->id, &tt->task);
 }
 
+/* In a cluster every node answers (this one included) with ["topic", count] pairs. */
+static void api_topics_cluster_done(void *ctx, char **answers, size_t n) {
+  api_topics_t *g = ctx;
+  if (!answers) { /* shutting down: nobody to answer */
+    json_decref(g->counts);
+    free(g);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    json_t *pairs = json_loads(answers[i], 0, NULL);
+    size_t k;
+    json_t *pair;
+    json_array_foreach(pairs, k, pair) {
+      const char *topic = json_string_value(json_array_get(pair, 0));
+      json_int_t subs = json_integer_value(json_array_get(pair, 1));
+      if (!topic) continue;
+      json_int_t have = json_integer_value(json_object_get(g->counts, topic));
+      json_object_set_new(g->counts, topic, json_integer(have + subs));
+    }
+    json_decref(pairs);
+  }
+  api_topics_task_t *tt = xcalloc(1, sizeof *tt);
+  tt->gather = g;
+  tt->part = xstrdup("{}");
+  g->remaining = 1;
+  api_topics_merge(&tt->task, NULL); /* the sorted list and the answer, as on one node */
+}
+
 static void api_topics(conn_t *c, const http_request_t *req, const char *body, size_t len,
                        void *arg) {
   const api_t *api = arg;
@@ -286,6 +315,10 @@ static void api_topics(conn_t *c, const http_request_t *req, const char *body, s
   api_topics_t *g = xcalloc(1, sizeof *g);
   api_wait_begin(c, req, &g->wait);
   g->counts = json_object();
+  if (api->cluster) {
+    cluster_query_topics(api->cluster, c->w->id, api_topics_cluster_done, g);
+    return;
+  }
   const task_poster_t *poster = &c->w->server->poster;
   g->remaining = poster->nworkers;
   for (int i = 0; i < poster->nworkers; i++) {
@@ -303,7 +336,7 @@ static void api_metrics(conn_t *c, const http_request_t *req, const char *body, 
   const api_t *api = arg;
   if (!api_admit(api, c, req, "GET")) return;
   buf_t text = BUF_INIT;
-  metrics_render(api->server, &text);
+  metrics_render(api->server, api->cluster, api->node_name, &text);
   http_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", (const char *)text.data,
                text.len, "Cache-Control: no-store\r\n", req->keep_alive);
   buf_free(&text);

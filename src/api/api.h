@@ -14,12 +14,15 @@
  * (content type), 429 (too many streams). */
 
 #include "activity/activity.h"
+#include "cluster/cluster.h"
 #include "net/server.h"
 
 typedef struct api {
   const char *key;      /* bearer key; NULL: loopback clients only */
   activity_t *activity; /* where POST /api/events goes */
   server_t *server;     /* what /metrics reads */
+  cluster_t *cluster;   /* NULL: one node; else /api/topics asks every node */
+  const char *node_name; /* the `node` label of /metrics (read when rendered) */
 } api_t;
 
 /* Add the routes; api must outlive the server. */

@@ -5,7 +5,10 @@
 #include "core/buf.h"
 
 typedef struct server server_t;
+typedef struct cluster cluster_t;
 
-void metrics_render(const server_t *srv, buf_t *out);
+/* Every line carries the node's name as label `node`; cluster (NULL on one node) adds the
+ * cinder_cluster_* metrics. */
+void metrics_render(const server_t *srv, cluster_t *cluster, const char *node, buf_t *out);
 
 #endif

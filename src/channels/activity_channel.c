@@ -16,7 +16,8 @@ static int activity_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   const char *topic = phx_channel_topic(ch);
   const char *stream = topic + strlen("activity:");
   bool doc = !strncmp(stream, "doc:", 4) && stream[4];
-  if (strcmp(stream, "server") && !doc && !activity_stream_name_valid(stream)) {
+  if (strcmp(stream, "server") && strcmp(stream, "cluster") && !doc &&
+      !activity_stream_name_valid(stream)) {
     *reply = json_pack("{ss}", "reason", "unknown activity stream");
     return PHX_JOIN_ERROR;
   }

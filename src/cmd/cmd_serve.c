@@ -5,12 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "activity/activity.h"
 #include "api/api.h"
 #include "channels/activity_channel.h"
 #include "channels/room_channel.h"
 #include "channels/ydoc_channel.h"
+#include "cluster/cluster.h"
 #include "cmd/cmd.h"
 #include "core/log.h"
 #include "docs/shared_doc.h"
@@ -29,6 +31,10 @@ typedef struct serve_settings {
   size_t activity_history;
   const char *api_key;
   const char *log_level;
+  const char *redis_url;  /* NULL: a single node */
+  const char *node_name;  /* NULL: hostname:port */
+  unsigned cluster_timeout_ms;
+  size_t cluster_max_queue;
 } serve_settings_t;
 
 static void serve_defaults(serve_settings_t *st) {
@@ -46,6 +52,8 @@ static void serve_defaults(serve_settings_t *st) {
   st->docs.max_doc_opens_per_min = 120;
   st->activity_interval_ms = 1000;
   st->activity_history = 300;
+  st->cluster_timeout_ms = 5000;
+  st->cluster_max_queue = 100000;
 }
 
 /* Every flag has a CINDER_* environment variable; the flag wins. Each option names the field it
@@ -106,6 +114,10 @@ static const serve_option_t serve_options[] = {
     {"activity-history", "CINDER_ACTIVITY_HISTORY", "N", "samples kept per activity stream (default 300)", OPT_SIZE, SET(activity_history), 1, 100000},
     {"api-key", "CINDER_API_KEY", "KEY", "bearer key for /api (default: none, loopback only)", OPT_TEXT_NULL, SET(api_key), 0, 0},
     {"http-timeout", "CINDER_HTTP_TIMEOUT", "MS", "a request head must arrive within (its body: plus 1 s per 64 KiB; default 10000)", OPT_UINT, SRV(http_timeout_ms), 100, 3600000},
+    {"redis", "CINDER_REDIS", "URL", "join a cluster through Redis: redis://[[user]:password@]host[:port][/db] (default: none, a single node)", OPT_TEXT_NULL, SET(redis_url), 0, 0},
+    {"node-name", "CINDER_NODE_NAME", "NAME", "this node's name in logs, /healthz, /metrics, Presence metas (default hostname:port)", OPT_TEXT_NULL, SET(node_name), 0, 0},
+    {"cluster-timeout", "CINDER_CLUSTER_TIMEOUT", "MS", "a node not heard from for this long is down and its members leave (default 5000)", OPT_UINT, SET(cluster_timeout_ms), 500, 600000},
+    {"cluster-max-queue", "CINDER_CLUSTER_MAX_QUEUE", "N", "bus messages waiting for Redis past which new ones are dropped (default 100000)", OPT_SIZE, SET(cluster_max_queue), 16, 100000000},
     {"check-origin", "CINDER_CHECK_ORIGIN", "LIST", "allowed Origins of the socket, e.g. https://app.example.com,//*.example.com (default: any)", OPT_TEXT_NULL, SRV(check_origin), 0, 0},
 };
 #undef SRV
@@ -173,30 +185,81 @@ static int serve_apply(serve_settings_t *st, size_t opt, const char *value) {
   return -1;
 }
 
-static void serve_close_store(void *arg) {
-  store_t **store = arg;
-  store_close(*store); /* commits and delivers all that is queued */
-  *store = NULL;
+/* What the server's hooks work on. */
+typedef struct serve_run_state {
+  serve_settings_t *st;
+  server_t *srv;
+  store_t *store;
+  cluster_t *cluster;
+  char node_name[256];
+} serve_run_state_t;
+
+static void serve_on_quiesced(void *arg) {
+  serve_run_state_t *rs = arg;
+  /* The bus first: its goodbye tells the peers to drop this node's members at once. */
+  if (rs->cluster) cluster_stop(rs->cluster);
+  store_close(rs->store); /* commits and delivers all that is queued */
+  rs->store = NULL;
+}
+
+/* The port is known: name the node and start the bus before the workers run. */
+static void serve_on_started(void *arg) {
+  serve_run_state_t *rs = arg;
+  if (rs->st->node_name) {
+    snprintf(rs->node_name, sizeof rs->node_name, "%s", rs->st->node_name);
+  } else {
+    char host[200] = "cinder";
+    gethostname(host, sizeof host - 1);
+    snprintf(rs->node_name, sizeof rs->node_name, "%s:%d", host, rs->srv->cfg.port);
+  }
+  if (rs->cluster) cluster_start(rs->cluster, &rs->srv->poster, rs->node_name);
+  else log_info("node %s (single node: no --redis)", rs->node_name);
+}
+
+static void serve_on_health(void *arg, json_t *health) {
+  serve_run_state_t *rs = arg;
+  json_object_set_new(health, "node", json_string(rs->node_name));
+  if (!rs->cluster) {
+    json_object_set_new(health, "cluster", json_null());
+    return;
+  }
+  cluster_stats_t cs;
+  cluster_stats(rs->cluster, &cs);
+  json_object_set_new(health, "cluster", json_pack("{sbsi}", "up", cs.up, "nodes", cs.nodes));
 }
 
 /* What cinder serves, registered on the server as Phoenix registers channels in its socket and
  * plugs in its endpoint. */
 static int serve_run(serve_settings_t *st) {
+  serve_run_state_t rs = {.st = st};
+  if (st->redis_url) {
+    const char *why;
+    cluster_config_t cc = {st->redis_url, st->cluster_timeout_ms, st->cluster_max_queue};
+    rs.cluster = cluster_new(&cc, &why);
+    if (!rs.cluster) {
+      log_error("--redis %s: %s", st->redis_url, why);
+      return 1;
+    }
+  }
   char err[256];
-  store_t *store = store_open(st->data_dir, err, sizeof err);
-  if (!store) {
+  rs.store = store_open(st->data_dir, err, sizeof err);
+  if (!rs.store) {
     log_error("cannot open the store in %s: %s", st->data_dir, err);
+    cluster_free(rs.cluster);
     return 1;
   }
   server_t *srv = server_new(&st->server);
   if (!srv) {
-    store_close(store);
+    store_close(rs.store);
+    cluster_free(rs.cluster);
     return 1;
   }
+  rs.srv = srv;
   activity_t *activity = activity_new(st->activity_history);
-  activity_config_t activity_cfg = {activity, srv, st->activity_interval_ms};
-  api_t api = {st->api_key, activity, srv};
-  st->docs.store = store;
+  activity_config_t activity_cfg = {activity, srv, st->activity_interval_ms, rs.node_name,
+                                    rs.cluster};
+  api_t api = {st->api_key, activity, srv, rs.cluster, rs.node_name};
+  st->docs.store = rs.store;
 
   server_add_service(srv, &shared_docs_service, &st->docs);
   server_add_service(srv, &activity_service, &activity_cfg);
@@ -204,11 +267,15 @@ static int serve_run(serve_settings_t *st) {
   activity_channel_register(server_router(srv), activity);
   ydoc_channel_register(server_router(srv), st->doc_prefixes);
   api_register(srv, &api);
-  server_on_quiesced(srv, serve_close_store, &store);
+  if (rs.cluster) server_set_cluster(srv, cluster_link(rs.cluster));
+  server_on_started(srv, serve_on_started, &rs);
+  server_on_health(srv, serve_on_health, &rs);
+  server_on_quiesced(srv, serve_on_quiesced, &rs);
 
   int rc = server_run(srv);
-  if (store) store_close(store); /* the server did not start */
+  if (rs.store) store_close(rs.store); /* the server did not start */
   server_free(srv);
+  cluster_free(rs.cluster); /* after the workers: tasks they held may have named it */
   activity_free(activity);
   return rc;
 }

@@ -106,6 +106,7 @@ static void http_healthz(conn_t *c, const http_request_t *req, bool keep_alive) 
   json_t *o = json_pack("{sssssIsIso}", "status", "ok", "version", CINDER_VERSION, "uptime_s",
                         (json_int_t)server_uptime_s(srv), "connections",
                         (json_int_t)total.connections, "workers", workers);
+  if (srv->on_health) srv->on_health(srv->on_health_arg, o);
   char *body = json_dumps(o, JSON_COMPACT);
   http_respond(c, 200, "application/json", body, strlen(body), "Cache-Control: no-store\r\n",
                keep_alive);

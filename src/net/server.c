@@ -146,6 +146,18 @@ void server_on_quiesced(server_t *srv, void (*fn)(void *arg), void *arg) {
   srv->on_quiesced_arg = arg;
 }
 
+void server_on_started(server_t *srv, void (*fn)(void *arg), void *arg) {
+  srv->on_started = fn;
+  srv->on_started_arg = arg;
+}
+
+void server_on_health(server_t *srv, void (*fn)(void *arg, json_t *health), void *arg) {
+  srv->on_health = fn;
+  srv->on_health_arg = arg;
+}
+
+void server_set_cluster(server_t *srv, const phx_cluster_link_t *link) { srv->cluster_link = link; }
+
 void *server_service_state(const server_t *srv, int worker, const service_t *svc) {
   if (worker < 0 || worker >= srv->nworkers || !srv->workers) return NULL;
   return task_ctx_service(&srv->workers[worker].ctx, svc);
@@ -289,6 +301,7 @@ int server_run(server_t *srv) {
   }
   if (rc) return 1;
   srv->cfg.port = port;
+  if (srv->on_started) srv->on_started(srv->on_started_arg);
 
   uv_loop_init(&srv->main_loop);
   uv_signal_init(&srv->main_loop, &srv->sigint);

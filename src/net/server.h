@@ -79,6 +79,11 @@ typedef struct server {
   size_t nservices;
   void (*on_quiesced)(void *arg);
   void *on_quiesced_arg;
+  void (*on_started)(void *arg); /* ports bound, workers about to run */
+  void *on_started_arg;
+  void (*on_health)(void *arg, json_t *health); /* adds to /healthz */
+  void *on_health_arg;
+  const phx_cluster_link_t *cluster_link; /* given to every worker's pubsub; NULL: one node */
   atomic_long open_conns;     /* admitted connections, all workers (the --max-connections cap) */
   ip_limit_t conns_per_ip;    /* --max-conns-per-ip */
   ip_limit_t longpoll_per_ip; /* --max-longpoll-per-ip */
@@ -106,6 +111,12 @@ const http_route_t *server_route_find(const server_t *srv, const char *path, siz
 void server_add_service(server_t *srv, const service_t *svc, void *arg);
 /* Runs on the main thread once every worker has quiesced, before they stop. */
 void server_on_quiesced(server_t *srv, void (*fn)(void *arg), void *arg);
+/* Runs on the main thread once the listening port is known (cfg.port), before the workers run. */
+void server_on_started(server_t *srv, void (*fn)(void *arg), void *arg);
+/* Adds fields to the /healthz object (any worker thread: fn must be thread-safe). */
+void server_on_health(server_t *srv, void (*fn)(void *arg, json_t *health), void *arg);
+/* How the workers' pubsubs reach the other nodes (phx_pubsub_t.cluster). */
+void server_set_cluster(server_t *srv, const phx_cluster_link_t *link);
 
 /* Runs until SIGINT/SIGTERM, then drains every socket with close code 1012 and returns 0;
  * returns 1 if the server could not start. */

@@ -185,6 +185,7 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
 
   phx_pubsub_init(&w->pubsub, &w->ctx);
   w->pubsub.presence_interval_ms = srv->cfg.presence_interval_ms;
+  w->pubsub.cluster = srv->cluster_link;
   w->ctx.slots[w->ctx.nslots++] = (service_slot_t){&phx_pubsub_service, &w->pubsub};
   for (size_t i = 0; i < srv->nservices; i++) {
     const service_t *svc = srv->services[i].svc;

@@ -15,7 +15,7 @@ import { rawWebSocket, frame, OP, untilAccepting, logLine, within } from './raw.
 const INTERVAL = 150;
 const SERVER_COUNTERS = ['messages_in', 'messages_out', 'broadcasts', 'bytes_in', 'bytes_out',
   'doc_updates', 'awareness_updates', 'storage_writes'];
-const SERVER_KEYS = ['t', 'connections', 'channels', 'documents',
+const SERVER_KEYS = ['t', 'node', 'connections', 'channels', 'documents',
   ...SERVER_COUNTERS.flatMap((c) => [c, `${c}_per_s`])].sort();
 
 // Each test has its own server; whatever happens, its sockets are closed and the server stopped
