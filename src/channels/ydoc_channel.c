@@ -79,6 +79,10 @@ static int ydoc_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
     return PHX_JOIN_ERROR;
   }
   const shared_docs_config_t *cfg = shared_docs_config_of(phx_channel_ctx(ch));
+  if (cfg && cfg->refuse_joins) {
+    *reply = json_pack("{ss}", "reason", cfg->refuse_joins); /* the socket logs the refusal */
+    return PHX_JOIN_ERROR;
+  }
   if (cfg && !ydoc_may_open(ch, cfg->max_doc_opens_per_min)) {
     log_warn("doc %s: join refused: the socket opened %u documents within a minute "
              "(--max-doc-opens)",

@@ -260,6 +260,15 @@ static int serve_run(serve_settings_t *st) {
                                     rs.cluster};
   api_t api = {st->api_key, activity, srv, rs.cluster, rs.node_name};
   st->docs.store = rs.store;
+  if (rs.cluster) {
+    /* Documents are not shared between nodes yet (one owner per document across the cluster and
+     * a PostgreSQL store come next): serving them per node would split every room in two. */
+    st->docs.refuse_joins = "documents are not available in a cluster over the SQLite store: "
+                            "each node would keep its own copy (a shared PostgreSQL store is "
+                            "needed)";
+    log_warn("cluster over the SQLite store: y_doc_room joins are refused (documents need a "
+             "store the nodes share)");
+  }
 
   server_add_service(srv, &shared_docs_service, &st->docs);
   server_add_service(srv, &activity_service, &activity_cfg);

@@ -77,6 +77,9 @@ typedef struct shared_docs_config {
   unsigned max_doc_opens_per_min; /* documents one socket may open per minute */
   size_t max_awareness_states;  /* awareness states per document */
   size_t max_awareness_state_bytes; /* one client's awareness state */
+  /* Non-NULL: every document join is refused with this reason (a cluster over a store that its
+   * nodes cannot share: two nodes would each keep and persist their own copy of a document). */
+  const char *refuse_joins;
   /* Server-wide count of the documents held against max_docs, written by every worker (relaxed
    * atomics). Starts at 0 (a zeroed config); back at 0 once the service has been freed. */
   atomic_long loaded;
