@@ -310,6 +310,23 @@ describe('a cluster of 3 nodes', () => {
     for (const p of await Promise.all(got)) assert.deepEqual(p, { ok: true });
   });
 
+  test('documents are refused in a cluster over SQLite, with a reason; room topics still work', async () => {
+    const [A, B] = cluster.nodes;
+    const socket = await pool.open(A);
+    const { channel, reply } = await join(socket, 'y_doc_room:split', {});
+    assert.equal(reply.status, 'error');
+    assert.match(reply.response.reason, /cluster over the SQLite store/);
+    channel.leave();
+    // The node warned once at startup and logged the refusal; the socket serves other topics.
+    assert.match(A.log(), /y_doc_room joins are refused/);
+    await logLine(A, /join of 'y_doc_room:split' refused by y_doc_room: documents are not available/);
+    const ch = await joinOk(socket, 'room:after-doc', {});
+    const other = await joinOk(await pool.open(B), 'room:after-doc', {});
+    const got = within(next(other, 'hi'), 10000, "'hi' on n2");
+    cast(ch, 'hi', { ok: true });
+    assert.deepEqual(await got, { ok: true });
+  });
+
   test('/api/topics is cluster-wide; activity:cluster sums the live nodes; activity:server names its node', async () => {
     const [A, B, C] = cluster.nodes;
     const layout = [[A, 'room:t6-a'], [B, 'room:t6-a'], [B, 'room:t6-a'], [C, 'room:t6-a'], [C, 'room:t6-b']];
