@@ -680,14 +680,18 @@ void phx_presence_remote_track(phx_pubsub_t *ps, const char *topic, uint32_t nod
   char cid[REMOTE_CID_LEN];
   remote_cid(cid, node, channel_id);
   /* The same meta again — a state transfer confirming what a track already brought, or bringing
-   * back one that a sweep let go within the window: confirm it, never add a twin (a twin's join
-   * and the original's leave in one diff would drop the member from phoenix.js lists). */
+   * back one that a sweep let go within the window (the peer was taken for down a moment too
+   * early and came back under a new slot): confirm it, never add a twin. A twin's join and the
+   * original's leave in one diff would drop the member from phoenix.js lists (it applies joins,
+   * then leaves, by phx_ref). The text holds the phx_ref, unique in the cluster: same text, same
+   * member. */
   for (pres_meta_t *m = k->head; m; m = m->next) {
-    if (m->node != node || m->channel_id != channel_id || m->len != meta_len ||
+    if ((m->live && m->node != node) || m->channel_id != channel_id || m->len != meta_len ||
         memcmp(m->json, meta, meta_len))
       continue;
     m->epoch = epoch;
     if (!m->live) {
+      m->node = node;
       meta_index(pt, m, cid, sizeof cid);
       topic_changed(ps, pt);
     }

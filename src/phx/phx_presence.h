@@ -109,7 +109,8 @@ size_t phx_presence_count(const phx_pubsub_t *ps);
  * never reused in the process) and its channel id there; it arrives complete (phx_ref and node
  * included) and joins the lists and diffs of this node like a local one.
  * - remote_track: add it, or — the same meta text again — confirm it: its epoch becomes `epoch`
- *   (and it is live again if a sweep had let it go within the window: no twin, no flicker).
+ *   (and it is live again, now under `node`, if a sweep had let it go within the window: no
+ *   twin, no flicker).
  * - remote_untrack: every meta of that channel leaves.
  * - remote_sweep: every meta of the peer with an epoch below before_epoch leaves (the end of a
  *   state transfer: what it did not confirm is gone; UINT32_MAX: the peer is down). On every
