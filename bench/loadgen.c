@@ -20,6 +20,10 @@
  * the threads (documents: all clients of a document on one thread). The main thread only steers
  * the phases (connect, run, stop) through atomics + uv_async and sums per-thread counters.
  *
+ * Several ports (--port 4100,4101,4102: the nodes of a cluster on this machine): the members are
+ * dealt round robin over them (member i to port i mod P); the broadcast sender (pushing member or
+ * API connection) uses the first. The report counts the joins per port.
+ *
  * Many sockets to one server port: every socket binds a source address in 127.0.0.2..127.0.0.254
  * (round robin over --sources addresses) before its non-blocking connect, with SO_REUSEADDR and
  * IP_BIND_ADDRESS_NO_PORT (the port is chosen at connect time, per 4-tuple), so the ~28k
@@ -60,6 +64,7 @@
 #define MAX_THREADS 256
 #define MAX_FRAME (256u << 20)
 #define HEARTBEAT_S 30
+#define MAX_PORTS 16
 
 /* --- options ------------------------------------------------------------------------------- */
 
@@ -69,7 +74,8 @@ static const char *const scenario_names[] = {"connect", "broadcast", "presence",
 static struct {
   scenario_t sc;
   char host[64];
-  int port;
+  int port; /* the first of ports[] */
+  int ports[MAX_PORTS], nports;
   char path[128];
   int threads;
   int concurrency;
@@ -89,7 +95,7 @@ static struct {
   uint32_t docs, clients, updates;
   const char *doc_prefix;
 } O = {
-    .host = "127.0.0.1", .port = 4000, .path = "/socket", .concurrency = 256,
+    .host = "127.0.0.1", .port = 4000, .ports = {4000}, .nports = 1, .path = "/socket", .concurrency = 256,
     .connect_timeout = 120, .timeout = 300, .seconds = -1, .msg_timeout = 5,
     .sources = 253, .sockets = 1000, .topics = 1, .messages = 100, .size = 100, .window = 1,
     .prefix = "activity:", .via_api = true, .members = 100, .room = "room:lg-presence",
@@ -281,7 +287,7 @@ typedef struct conn {
   thr_t *th;
   uint32_t idx;   /* member index (0..N-1); for the sender N; for API connections their number */
   uint32_t group; /* topic index, document index */
-  uint8_t state, role;
+  uint8_t state, role, port_i; /* port_i: index in O.ports */
   bool inited, closing, settled, joined, synced, busy;
   uint8_t frag_op;
   uint32_t ref;
@@ -345,6 +351,7 @@ struct thr {
   uint8_t *wbuf, *pbuf; /* scratch: a frame, a payload */
   size_t wcap, pcap;
   stats_t st;
+  _Atomic uint64_t joined_port[MAX_PORTS];
   hist_t lat, join_lat;
   ydoc_t *docs;
   uint32_t ndocs, docs_done;
@@ -356,7 +363,7 @@ static struct {
   conn_t *conns; /* members, then the sender */
   uint32_t nconns;
   conn_t *api;
-  struct sockaddr_in dst;
+  struct sockaddr_in dst[MAX_PORTS];
   _Atomic int phase;
   /* messages (broadcast: M; docs: D*U): deliveries so far, send time (the sending thread's) */
   _Atomic uint32_t *deliv;
@@ -552,7 +559,7 @@ static void send_handshake(conn_t *c) {
                    "GET %s/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_KEY "\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n",
-                   O.path, O.host, O.port);
+                   O.path, O.host, O.ports[c->port_i]);
   conn_write(c, req, (size_t)n);
 }
 
@@ -649,7 +656,7 @@ static int conn_open(conn_t *c) {
   uv_tcp_nodelay(&c->tcp, 1);
   uv_connect_t *req = xmalloc(sizeof *req);
   req->data = c;
-  if ((r = uv_tcp_connect(req, &c->tcp, (const struct sockaddr *)&G.dst, on_connect)) < 0) {
+  if ((r = uv_tcp_connect(req, &c->tcp, (const struct sockaddr *)&G.dst[c->port_i], on_connect)) < 0) {
     free(req);
     INC(th, connect_errors);
     note_error("connect: %s", uv_strerror(r));
@@ -701,6 +708,7 @@ static void on_joined(conn_t *c) {
     return;
   }
   INC(th, joined);
+  atomic_fetch_add_explicit(&th->joined_port[c->port_i], 1, RELAXED);
   atomic_store_explicit(&th->st.last_join_ns, t, RELAXED);
   hist_add(&th->join_lat, t - c->t_start);
   if (O.sc == SC_DOCS) {
@@ -1419,6 +1427,8 @@ static void usage(FILE *f) {
           "usage: loadgen connect|broadcast|presence|docs [options]\n"
           "target (127.0.0.0/8 only):\n"
           "  --host ADDR (127.0.0.1)  --port N (4000)  --path P (/socket)  --api-key KEY\n"
+          "  --port N1,N2,... (same host: members round robin over the ports; the broadcast\n"
+          "                   sender and API connections on the first; joins counted per port)\n"
           "common:\n"
           "  --threads N (CPUs)  --concurrency N (256 connects+joins in flight)\n"
           "  --sources N (253 source addresses 127.0.0.2..; 0: let the kernel choose)\n"
@@ -1447,6 +1457,24 @@ static double arg_num(const char *opt, const char *v, double lo, double hi) {
   return d;
 }
 
+/* --port N or N1,N2,...: distinct ports, at most MAX_PORTS. */
+static void parse_ports(const char *opt, const char *v) {
+  char buf[256];
+  if (!v || strlen(v) >= sizeof buf) arg_num(opt, NULL, 1, 65535);
+  snprintf(buf, sizeof buf, "%s", v);
+  O.nports = 0;
+  for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (O.nports == MAX_PORTS) fprintf(stderr, "loadgen: --port: at most %d ports\n", MAX_PORTS), exit(2);
+    int p = (int)arg_num(opt, tok, 1, 65535);
+    for (int i = 0; i < O.nports; i++)
+      if (O.ports[i] == p) fprintf(stderr, "loadgen: --port: %d given twice\n", p), exit(2);
+    O.ports[O.nports++] = p;
+  }
+  if (!O.nports || v[strlen(v) - 1] == ',' || v[0] == ',' || strstr(v, ",,"))
+    fprintf(stderr, "loadgen: --port wants N or N1,N2,... in [1, 65535]\n"), exit(2);
+  O.port = O.ports[0];
+}
+
 static void parse_args(int argc, char **argv) {
   if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
@@ -1470,7 +1498,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--users")) O.users = true;
     else if (!strcmp(a, "--help")) usage(stdout), exit(0);
     else if (OPT("--host")) snprintf(O.host, sizeof O.host, "%s", v ? v : "");
-    else if (OPT("--port")) O.port = (int)arg_num(a, v, 1, 65535);
+    else if (OPT("--port")) parse_ports(a, v);
     else if (OPT("--path")) snprintf(O.path, sizeof O.path, "%s", v ? v : "");
     else if (OPT("--api-key")) O.api_key = v;
     else if (OPT("--threads")) O.threads = (int)arg_num(a, v, 1, MAX_THREADS);
@@ -1516,9 +1544,11 @@ static void parse_args(int argc, char **argv) {
     fprintf(stderr, "loadgen: --host %s: only loopback IPv4 targets (127.0.0.0/8) are allowed\n", O.host);
     exit(2);
   }
-  G.dst.sin_family = AF_INET;
-  G.dst.sin_addr = ia;
-  G.dst.sin_port = htons((uint16_t)O.port);
+  for (int i = 0; i < O.nports; i++) {
+    G.dst[i].sin_family = AF_INET;
+    G.dst[i].sin_addr = ia;
+    G.dst[i].sin_port = htons((uint16_t)O.ports[i]);
+  }
   if (O.seconds < 0) O.seconds = O.sc == SC_CONNECT ? 10 : 0;
   if (O.sc == SC_BROADCAST && !O.topic) O.topic = O.via_api ? "activity:server" : "room:lg-bcast";
   if (O.sc == SC_BROADCAST && !O.via_api && strncmp(O.topic, "room:", 5))
@@ -1595,7 +1625,7 @@ typedef struct report {
   char v[160];
   bool str;
 } report_t;
-static report_t R[96];
+static report_t R[96 + MAX_PORTS];
 static int nr;
 static void put(const char *k, bool str, const char *fmt, ...) {
   if (nr >= (int)(sizeof R / sizeof R[0])) return;
@@ -1732,6 +1762,7 @@ int main(int argc, char **argv) {
     conn_t *c = &G.conns[i];
     c->idx = i;
     c->role = i < n_members ? ROLE_MEMBER : ROLE_SENDER;
+    c->port_i = c->role == ROLE_MEMBER ? (uint8_t)(i % (uint32_t)O.nports) : 0;
     uint32_t t = i % (uint32_t)G.nth;
     if (O.sc == SC_CONNECT) c->group = i % O.topics;
     if (O.sc == SC_DOCS) {
@@ -1796,9 +1827,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "loadgen: cannot read /proc/%ld/status; RSS not reported\n", O.server_pid);
     O.server_pid = 0;
   }
+  char ports[MAX_PORTS * 6 + 1] = "";
+  for (int i = 0, n = 0; i < O.nports; i++) n += snprintf(ports + n, sizeof ports - (size_t)n, "%s%d", i ? "," : "", O.ports[i]);
   if (!O.quiet)
-    fprintf(stderr, "loadgen %s: %u sockets to %s:%d%s, %d threads, %d source addresses\n",
-            scenario_names[O.sc], G.nconns, O.host, O.port, O.path, G.nth, O.sources);
+    fprintf(stderr, "loadgen %s: %u sockets to %s:%s%s, %d threads, %d source addresses\n",
+            scenario_names[O.sc], G.nconns, O.host, ports, O.path, G.nth, O.sources);
 
   uint64_t t0 = now_ns();
   set_phase(PH_CONNECT);
@@ -1828,6 +1861,9 @@ int main(int argc, char **argv) {
   long self_rss = proc_status_kb(0, "VmRSS"), self_hwm = proc_status_kb(0, "VmHWM");
   tot_t t;
   totals(&t); /* before the stop: disconnects during the stop are ours */
+  uint64_t joined_port[MAX_PORTS] = {0};
+  for (int i = 0; i < G.nth; i++)
+    for (int k = 0; k < O.nports; k++) joined_port[k] += atomic_load_explicit(&G.th[i].joined_port[k], RELAXED);
 
   set_phase(PH_STOP);
   for (int i = 0; i < G.nth; i++) uv_thread_join(&G.th[i].tid);
@@ -1845,8 +1881,8 @@ int main(int argc, char **argv) {
   /* --- the numbers --- */
   bool ok = true;
   PUTS("scenario", scenario_names[O.sc]);
-  char target[256];
-  snprintf(target, sizeof target, "ws://%s:%d%s/websocket", O.host, O.port, O.path);
+  char target[320];
+  snprintf(target, sizeof target, "ws://%s:%s%s/websocket", O.host, ports, O.path);
   PUTS("target", target);
   PUTU("threads", G.nth);
   PUTU("sockets", n_members);
@@ -1861,6 +1897,11 @@ int main(int argc, char **argv) {
   }
   PUTU("connected", t.connected);
   PUTU("joined", t.joined);
+  static char port_keys[MAX_PORTS][32];
+  for (int k = 0; O.nports > 1 && k < O.nports; k++) { /* one port: its count is "joined" */
+    snprintf(port_keys[k], sizeof port_keys[k], "joined_port_%d", O.ports[k]);
+    PUTU(port_keys[k], joined_port[k]);
+  }
   PUTU("connect_errors", t.connect_errors);
   PUTU("handshake_errors", t.handshake_errors);
   PUTU("join_errors", t.join_errors);
