@@ -53,6 +53,35 @@ void cluster_set_sample(cluster_t *c, const char *json, size_t len);
 /* The latest sample of every live peer (not this node), under the peer table's lock. */
 void cluster_each_peer_sample(cluster_t *c, void (*each)(void *arg, const char *json), void *arg);
 
+/* --- leases: one holder of a name in the whole cluster (the owner of a document) ---------------
+ * A lease is a Redis key cinder:lease:<name> holding the holder's incarnation with a TTL: taken
+ * with SET NX PX, kept by renewing it (the same call: a holder that asks again extends its TTL),
+ * given back by release (a compare-and-delete). The answer comes back as a task on `worker`:
+ * done(ctx, name, result, holder), ctx being that worker's, with result CLUSTER_LEASE_HELD (this
+ * node holds it now), CLUSTER_LEASE_TAKEN (another holds it: its incarnation in holder) or
+ * CLUSTER_LEASE_UNKNOWN (Redis cannot be asked now: try again later). At shutdown an answer may
+ * never come: the caller keeps nothing but the name to look its state up by. */
+enum { CLUSTER_LEASE_UNKNOWN = -1, CLUSTER_LEASE_TAKEN = 0, CLUSTER_LEASE_HELD = 1 };
+typedef void (*cluster_lease_fn)(task_ctx_t *ctx, const char *name, int result, uint64_t holder);
+void cluster_lease_acquire(cluster_t *c, const char *name, unsigned ttl_ms, int worker,
+                           cluster_lease_fn done);
+void cluster_lease_release(cluster_t *c, const char *name);
+/* This node's incarnation (random per start; how peers and lease holders are named). */
+uint64_t cluster_self(const cluster_t *c);
+
+/* --- messages of a layer above (documents) --------------------------------------------------------
+ * An opaque body to one node (target: its incarnation) or to every other node (target 0). The
+ * handler runs on the bus thread: it must only decode and post tasks. node_down(arg, node) tells
+ * that a peer is gone (timed out, left, or restarted). Set before cluster_start. */
+typedef struct cluster_app_handler {
+  void (*message)(void *arg, uint64_t from, const uint8_t *body, size_t len);
+  void (*node_down)(void *arg, uint64_t node);
+  void *arg;
+} cluster_app_handler_t;
+void cluster_set_app_handler(cluster_t *c, const cluster_app_handler_t *h);
+void cluster_send_app(cluster_t *c, uint64_t target, const void *body, size_t len);
+const task_poster_t *cluster_poster(const cluster_t *c);
+
 /* Every node's topics with their subscriber counts: answers (each a JSON array of
  * ["topic", count] pairs; a topic may appear in several) from this node and every live peer
  * that answered within 1 s, handed to done on `worker` (done frees nothing: the strings are

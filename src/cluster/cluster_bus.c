@@ -122,6 +122,7 @@ static void peer_down(cluster_t *c, cluster_peer_t *p, const char *why) {
   log_info("cluster: node %s (%016llx) is down: %s; its members leave", p->name ? p->name : "?",
            (unsigned long long)p->incarnation, why);
   cluster_post_sweep(c, p->slot, UINT32_MAX);
+  if (c->app.node_down) c->app.node_down(c->app.arg, p->incarnation);
   uv_mutex_lock(&c->lock);
   dict_delete(&c->peers, (const char *)&p->incarnation, sizeof p->incarnation);
   uv_mutex_unlock(&c->lock);
@@ -337,6 +338,10 @@ void cluster_bus_receive(cluster_t *c, const uint8_t *data, size_t len) {
   case CLUSTER_MSG_ANSWER:
     if (m.target == c->self) query_add_answer(c, m.query_id, m.body.p, m.body.len);
     break;
+  case CLUSTER_MSG_APP:
+    if ((!m.target || m.target == c->self) && c->app.message)
+      c->app.message(c->app.arg, m.node, (const uint8_t *)m.body.p, m.body.len);
+    break;
   }
 }
 
@@ -386,6 +391,7 @@ static void bus_stop(cluster_t *c) {
   uv_timer_stop(&c->beat);
   queries_expire(c, true);
   if (c->pub && c->subscribed) {
+    cluster_lease_release_all(c); /* before the goodbye: peers take over at once */
     buf_t b = BUF_INIT;
     cluster_msg_begin(&b, CLUSTER_MSG_BYE, c->self);
     bus_send(c, &b);
@@ -421,6 +427,10 @@ static void on_wake(uv_async_t *a) {
       break;
     case BUS_STOP:
       bus_stop(c);
+      break;
+    case BUS_LEASE:
+    case BUS_RELEASE:
+      cluster_lease_run(c, it);
       break;
     }
     atomic_fetch_sub_explicit(&c->queued, 1, memory_order_relaxed);
@@ -576,4 +586,15 @@ void cluster_query_topics(cluster_t *c, int worker, cluster_topics_done_fn done,
     return;
   }
   cluster_push(c, it);
+}
+
+void cluster_set_app_handler(cluster_t *c, const cluster_app_handler_t *h) { c->app = *h; }
+const task_poster_t *cluster_poster(const cluster_t *c) { return c->poster; }
+
+void cluster_send_app(cluster_t *c, uint64_t target, const void *body, size_t len) {
+  buf_t b = BUF_INIT;
+  cluster_msg_begin(&b, CLUSTER_MSG_APP, c->self);
+  cluster_msg_put_u64(&b, target);
+  cluster_msg_put_str(&b, body, len);
+  cluster_push_message(c, &b);
 }

@@ -20,6 +20,8 @@ typedef enum {
   BUS_QUERY,        /* a worker asks the topics of every node (done, ctx on worker) */
   BUS_ANSWER_LOCAL, /* this node's own answer to query `id` (data: the JSON body) */
   BUS_STOP,
+  BUS_LEASE,        /* acquire or renew lease `data` (a name) for ttl_ms; answer lease_done */
+  BUS_RELEASE,      /* give lease `data` back */
 } bus_item_kind_t;
 
 /* Bounds of what waits for Redis, in bytes: handed over but not sent (the producers drop past
@@ -34,6 +36,8 @@ typedef struct bus_item {
   uint64_t id;
   int worker;
   cluster_topics_done_fn done;
+  cluster_lease_fn lease_done;
+  unsigned ttl_ms;
   void *ctx;
   size_t len;
   uint8_t data[];
@@ -107,6 +111,8 @@ struct cluster {
   uint64_t next_id;
   uint64_t invalid_log_ms, invalid_skipped;
 
+  cluster_app_handler_t app; /* set before start */
+
   /* Shared with other threads. */
   uv_mutex_t lock; /* peers' names and samples, and sample below */
   char *sample;
@@ -137,7 +143,13 @@ void cluster_redis_check(cluster_t *c);
  * done. */
 void cluster_redis_stop(cluster_t *c);
 
+/* cluster_lease.c (bus thread) */
+void cluster_lease_run(cluster_t *c, bus_item_t *it); /* takes the item */
+void cluster_lease_release_all(cluster_t *c);         /* at stop, before the goodbye */
+
 /* cluster_tasks.c: work for the workers, posted by the bus thread */
+void cluster_post_lease_done(cluster_t *c, int worker, cluster_lease_fn done, const char *name,
+                             size_t name_len, int result, uint64_t holder);
 void cluster_post_track(cluster_t *c, const cluster_str_t *topic, uint32_t slot, uint32_t epoch,
                         uint64_t channel_id, const cluster_str_t *key, const cluster_str_t *meta);
 void cluster_post_untrack(cluster_t *c, const cluster_str_t *topic, uint32_t slot,

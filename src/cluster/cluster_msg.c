@@ -108,9 +108,15 @@ static bool get_json(reader_t *r, cluster_str_t *s, bool object, size_t max, con
   return get_str(r, s) && (json_ok(s, object, max) || fail(r, what));
 }
 
+static bool has_phx_ref(const cluster_str_t *meta) {
+  static const char needle[] = "\"phx_ref\"";
+  return memmem(meta->p, meta->len, needle, sizeof needle - 1) != NULL;
+}
+
 static bool get_entry(reader_t *r, uint64_t *channel_id, cluster_str_t *key, cluster_str_t *meta) {
   return get_u64(r, channel_id) && get_name(r, key, "bad presence key") &&
-         get_json(r, meta, true, CLUSTER_MSG_MAX_META, "bad presence meta");
+         get_json(r, meta, true, CLUSTER_MSG_MAX_META, "bad presence meta") &&
+         (has_phx_ref(meta) || fail(r, "presence meta without phx_ref"));
 }
 
 int cluster_msg_decode(const uint8_t *data, size_t len, cluster_msg_t *m, const char **why) {
@@ -130,7 +136,8 @@ int cluster_msg_decode(const uint8_t *data, size_t len, cluster_msg_t *m, const 
   switch (type) {
   case CLUSTER_MSG_HEARTBEAT:
     ok = get_name(&r, &m->name, "bad node name") && get_str(&r, &m->sample) &&
-         (!m->sample.len || json_ok(&m->sample, true, 65536) || fail(&r, "bad activity sample"));
+         (!m->sample.len || json_ok(&m->sample, true, CLUSTER_MSG_MAX_SAMPLE) ||
+          fail(&r, "bad activity sample"));
     break;
   case CLUSTER_MSG_BYE:
     break;
@@ -171,6 +178,9 @@ int cluster_msg_decode(const uint8_t *data, size_t len, cluster_msg_t *m, const 
   case CLUSTER_MSG_ANSWER:
     ok = get_u64(&r, &m->target) && get_u64(&r, &m->query_id) &&
          get_json(&r, &m->body, false, 0, "answer is not JSON");
+    break;
+  case CLUSTER_MSG_APP:
+    ok = get_u64(&r, &m->target) && get_str(&r, &m->body);
     break;
   default:
     ok = fail(&r, "unknown message type");

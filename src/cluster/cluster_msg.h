@@ -13,7 +13,7 @@
  * Decoding checks everything a peer we do not trust could get wrong, because what it decodes
  * reaches clients: lengths within the message, nothing after the last field, names and keys in
  * valid UTF-8 within their limits, JSON fields (payloads, metas, samples) that are JSON (a full
- * grammar scan). A message that fails is dropped by the caller with a log line and a counter. */
+ * grammar scan), a presence meta that is an object with a phx_ref (leaves are matched by it). A message that fails is dropped by the caller with a log line and a counter. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +24,7 @@
 #define CLUSTER_MSG_SEQ_OFF 13
 #define CLUSTER_MSG_HEADER 21
 #define CLUSTER_MSG_MAX_NAME 255  /* node names, topics, events, presence keys */
+#define CLUSTER_MSG_MAX_SAMPLE 65536 /* a heartbeat's activity sample */
 
 typedef enum cluster_msg_type {
   CLUSTER_MSG_HEARTBEAT = 1, /* name, sample (JSON object text or empty) */
@@ -36,7 +37,8 @@ typedef enum cluster_msg_type {
   CLUSTER_MSG_DUMP_END,      /* target, epoch */
   CLUSTER_MSG_QUERY,         /* query_id, kind */
   CLUSTER_MSG_ANSWER,        /* target, query_id, body (JSON text) */
-  CLUSTER_MSG_TYPE_MAX = CLUSTER_MSG_ANSWER,
+  CLUSTER_MSG_APP,           /* target (0: every node), body (opaque: a layer above decodes it) */
+  CLUSTER_MSG_TYPE_MAX = CLUSTER_MSG_APP,
 } cluster_msg_type_t;
 
 enum { CLUSTER_QUERY_TOPICS = 1 };
@@ -55,13 +57,13 @@ typedef struct cluster_msg {
   bool binary;
   uint64_t channel_id;                        /* track, untrack */
   cluster_str_t key, meta;                    /* track */
-  uint64_t target;                            /* dump request/part/end, answer */
+  uint64_t target;                            /* dump request/part/end, answer, app */
   uint32_t epoch;                             /* dump request/part/end */
   uint32_t nentries;                          /* dump part: entries, each checked */
   const uint8_t *entries, *entries_end;
   uint64_t query_id;                          /* query, answer */
   uint8_t kind;                               /* query */
-  cluster_str_t body;                         /* answer */
+  cluster_str_t body;                         /* answer, app */
 } cluster_msg_t;
 
 /* Decode and check one message. 0, or -1 with *why (a static string) set. */

@@ -184,6 +184,7 @@ static redisAsyncContext *redis_open(cluster_t *c) {
     else
       redisAsyncCommand(ac, on_auth, c, "AUTH %s", c->url.password);
   }
+  if (c->url.db) redisAsyncCommand(ac, NULL, NULL, "SELECT %d", c->url.db); /* the leases' keys */
   return ac;
 }
 

@@ -304,3 +304,30 @@ void cluster_post_query_done(cluster_t *c, cluster_query_t *q) {
   qt->q = q;
   task_post(c->poster, q->worker, &qt->task);
 }
+
+/* --- a lease's answer, back to the asking worker ---------------------------------------------- */
+
+typedef struct lease_done_task {
+  task_t task;
+  cluster_lease_fn done;
+  int result;
+  uint64_t holder;
+  char name[];
+} lease_done_task_t;
+
+static void lease_done_run(task_t *t, task_ctx_t *ctx) {
+  lease_done_task_t *lt = (lease_done_task_t *)t;
+  if (ctx) lt->done(ctx, lt->name, lt->result, lt->holder);
+  free(lt);
+}
+
+void cluster_post_lease_done(cluster_t *c, int worker, cluster_lease_fn done, const char *name,
+                             size_t name_len, int result, uint64_t holder) {
+  lease_done_task_t *lt = xcalloc(1, sizeof *lt + name_len + 1);
+  lt->task.run = lease_done_run;
+  lt->done = done;
+  lt->result = result;
+  lt->holder = holder;
+  memcpy(lt->name, name, name_len);
+  task_post(c->poster, worker, &lt->task);
+}

@@ -719,6 +719,7 @@ void phx_presence_remote_untrack(phx_pubsub_t *ps, const char *topic, uint32_t n
 }
 
 void phx_presence_remote_sweep(phx_pubsub_t *ps, uint32_t node, uint32_t before_epoch) {
+  if (!node) return; /* 0 names this node's own members: never swept */
   pres_topic_t **changed = NULL;
   size_t nchanged = 0, capchanged = 0;
   for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);) {

@@ -97,6 +97,10 @@ static void reencode(const cluster_msg_t *m, buf_t *b) {
     cluster_msg_put_u64(b, m->query_id);
     put(b, m->body);
     break;
+  case CLUSTER_MSG_APP:
+    cluster_msg_put_u64(b, m->target);
+    put(b, m->body);
+    break;
   }
   cluster_msg_stamp(b->data, m->seq);
 }

@@ -94,6 +94,12 @@ static void enc_answer(buf_t *b, uint64_t target, uint64_t query_id, const char 
   put_s(b, body);
 }
 
+static void enc_app(buf_t *b, uint64_t target, const void *body, size_t len) {
+  cluster_msg_begin(b, CLUSTER_MSG_APP, NODE);
+  cluster_msg_put_u64(b, target);
+  cluster_msg_put_str(b, body, len);
+}
+
 /* --- decoding --------------------------------------------------------------------------------- */
 
 /* Decodes an exact-size copy: 0 or -1, *why set on failure. The copy is returned in *keep (the
@@ -437,10 +443,11 @@ static size_t valid_messages(buf_t *out) {
   enc_dump_edge(&out[n++], CLUSTER_MSG_DUMP_END, 1, 2);
   enc_query(&out[n++], 3, CLUSTER_QUERY_TOPICS);
   enc_answer(&out[n++], 1, 3, "{}");
+  enc_app(&out[n++], 7, "\x00\xff", 2);
   return n;
 }
 
-#define NVALID 12
+#define NVALID 13
 
 static void test_every_valid_message_decodes(void **state) {
   buf_t msgs[NVALID] = {0};
@@ -703,6 +710,35 @@ static void test_bad_metas(void **state) {
   enc_dump_part(&b, 1, 2, "t", e, 2);
   expect_reject(&b, "bad presence meta");
   free(meta);
+  /* An object without phx_ref could never leave a phoenix.js list (leaves match by phx_ref). */
+  enc_track(&b, "t", 1, "k", "{\"online_at\":\"1\"}");
+  expect_reject(&b, "presence meta without phx_ref");
+  entry_t no_ref[2] = {fine, {2, "k", "{}"}};
+  enc_dump_part(&b, 1, 2, "t", no_ref, 2);
+  expect_reject(&b, "presence meta without phx_ref");
+}
+
+/* A layer above's message: any bytes, to one node or (target 0) to all. */
+static void test_app(void **state) {
+  buf_t b = BUF_INIT;
+  static const uint8_t body[] = {0, 0xFF, 'C', 'D', 'R', '1', 0x80};
+  enc_app(&b, 0, body, sizeof body);
+  cluster_msg_stamp(b.data, 5);
+  cluster_msg_t m;
+  uint8_t *keep = decode_ok(&b, &m);
+  assert_int_equal(m.type, CLUSTER_MSG_APP);
+  assert_true(m.target == 0);
+  assert_int_equal(m.body.len, sizeof body);
+  assert_memory_equal(m.body.p, body, sizeof body);
+  assert_inside(m.body, keep, b.len);
+  free(keep);
+  buf_free(&b);
+  enc_app(&b, NODE ^ 3, "", 0);
+  keep = decode_ok(&b, &m);
+  assert_true(m.target == (NODE ^ 3));
+  assert_int_equal(m.body.len, 0);
+  free(keep);
+  buf_free(&b);
 }
 
 static void test_bad_samples(void **state) {
@@ -759,6 +795,7 @@ int main(void) {
       cmocka_unit_test(test_bad_metas),
       cmocka_unit_test(test_bad_samples),
       cmocka_unit_test(test_bad_queries_and_answers),
+      cmocka_unit_test(test_app),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
