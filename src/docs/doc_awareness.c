@@ -24,7 +24,8 @@
 #include "docs/doc_internal.h"
 #include "docs/ymsg.h"
 
-static void doc_aw_broadcast(shared_doc_t *d, const uint64_t *ids, size_t n, uint64_t from) {
+static void doc_aw_broadcast(shared_doc_t *d, const uint64_t *ids, size_t n,
+                             const doc_chan_t *from) {
   buf_t upd = BUF_INIT, msg = BUF_INIT;
   awareness_encode(&d->aw, ids, n, &upd);
   ymsg_encode_awareness(&msg, upd.data, upd.len);
@@ -36,15 +37,15 @@ static void doc_aw_broadcast(shared_doc_t *d, const uint64_t *ids, size_t n, uin
 static void doc_aw_on_timer(uv_timer_t *t) {
   shared_doc_t *d = t->data;
   d->aw_window = false;
-  if (d->n_aw_pending) {
-    uint64_t from = d->aw_origin == UINT64_MAX ? 0 : d->aw_origin;
-    doc_aw_broadcast(d, d->aw_pending, d->n_aw_pending, from);
-  }
+  if (d->n_aw_pending)
+    doc_aw_broadcast(d, d->aw_pending, d->n_aw_pending, d->aw_origin_multi ? NULL : &d->aw_origin);
   d->n_aw_pending = 0;
   d->aw_origin_set = false;
 }
 
-static void doc_aw_changed(shared_doc_t *d, const uint64_t *ids, size_t n, uint64_t origin) {
+/* origin: the one channel the changes came from (NULL: none, e.g. a channel that left). */
+static void doc_aw_changed(shared_doc_t *d, const uint64_t *ids, size_t n,
+                           const doc_chan_t *origin) {
   if (!n) return;
   if (!d->aw_window) {
     doc_aw_broadcast(d, ids, n, origin);
@@ -58,10 +59,11 @@ static void doc_aw_changed(shared_doc_t *d, const uint64_t *ids, size_t n, uint6
     if (j == d->n_aw_pending) VEC_PUSH(d->aw_pending, d->n_aw_pending, d->cap_aw_pending, 8, ids[i]);
   }
   if (!d->aw_origin_set) {
-    d->aw_origin = origin;
+    d->aw_origin_multi = !origin;
+    if (origin) d->aw_origin = *origin;
     d->aw_origin_set = true;
-  } else if (d->aw_origin != origin) {
-    d->aw_origin = UINT64_MAX;
+  } else if (!origin || d->aw_origin_multi || !doc_chan_eq(&d->aw_origin, origin)) {
+    d->aw_origin_multi = true;
   }
 }
 
@@ -86,8 +88,8 @@ static void doc_aw_release(doc_sub_t *s, uint64_t client) {
     }
 }
 
-void doc_awareness_apply(shared_doc_t *d, uint64_t channel_id, int worker, const uint8_t *u,
-                         size_t len) {
+void doc_awareness_apply(shared_doc_t *d, const doc_chan_t *from, const uint8_t *u, size_t len) {
+  uint64_t channel_id = from->id;
   awareness_change_t *changes = NULL;
   const char *why = NULL;
   const shared_docs_config_t *cfg = d->docs->cfg;
@@ -98,18 +100,18 @@ void doc_awareness_apply(shared_doc_t *d, uint64_t channel_id, int worker, const
              "--max-awareness-states %zu, --max-awareness-bytes %zu)",
              d->name, (unsigned long long)channel_id, why, len, awareness_count(&d->aw),
              lim.max_states, lim.max_state_bytes);
-    doc_reply_error(d, worker, channel_id, why);
+    doc_reply_error(d, from, why);
     return;
   }
   if (n < 0) {
     log_warn("doc %s: awareness from channel %llu refused: %s", d->name,
              (unsigned long long)channel_id, why);
-    doc_reply_error(d, worker, channel_id, "malformed awareness update");
+    doc_reply_error(d, from, "malformed awareness update");
     return;
   }
   d->awareness_applied++;
   DOCS_COUNT(d->docs, awareness_updates);
-  doc_sub_t *s = doc_find_sub(d, channel_id);
+  doc_sub_t *s = doc_find_sub(d, from);
   uint64_t *ids = n ? xmalloc((size_t)n * sizeof *ids) : NULL;
   for (int i = 0; i < n; i++) {
     ids[i] = changes[i].client;
@@ -117,14 +119,14 @@ void doc_awareness_apply(shared_doc_t *d, uint64_t channel_id, int worker, const
     if (changes[i].kind == AWARENESS_REMOVED) doc_aw_release(s, changes[i].client);
     else doc_aw_claim(d, s, changes[i].client);
   }
-  doc_aw_changed(d, ids, (size_t)n, channel_id);
+  doc_aw_changed(d, ids, (size_t)n, from);
   free(ids);
   free(changes);
 }
 
 void doc_awareness_forget(shared_doc_t *d, doc_sub_t *s) {
   size_t n = awareness_remove(&d->aw, s->aw_ids, s->n_aw);
-  if (n) doc_aw_changed(d, s->aw_ids, n, 0);
+  if (n) doc_aw_changed(d, s->aw_ids, n, NULL);
 }
 
 void doc_awareness_snapshot(shared_doc_t *d, buf_t *out) {

@@ -112,7 +112,7 @@ void doc_persist(shared_doc_t *d, const uint8_t *update, size_t len) {
 /* Clients that were promised this document: yjs_server_down, then phx_error. */
 static void doc_crash_all(shared_doc_t *d) {
   for (size_t i = 0; i < d->nsubs; i++) {
-    doc_reply_crash(d, d->subs[i].worker, d->subs[i].channel_id);
+    doc_reply_crash(d, &d->subs[i].chan);
     free(d->subs[i].aw_ids);
   }
   d->nsubs = 0;
@@ -162,7 +162,8 @@ static void doc_on_loaded(void *arg, store_load_result_t *res) {
 
   if (reloaded)
     for (size_t i = 0; i < d->nsubs; i++)
-      doc_reply_text(d, d->subs[i].worker, d->subs[i].channel_id, "yjs_resync", "{}");
+      doc_reply_text(d, &d->subs[i].chan, "yjs_resync", "{}");
+  if (d->leased) doc_cluster_loaded(d);
   doc_run_pending(d);
   if (d->stored_entries > d->docs->cfg->compact_threshold) doc_compact(d);
   /* Reloaded while unloading: the unload timer has fired already; wait for it once more. */

@@ -37,6 +37,7 @@ static void shared_docs_stop(void *state) {
     shared_doc_t *d = it.entry->value;
     uv_close((uv_handle_t *)&d->aw_timer, NULL);
     uv_close((uv_handle_t *)&d->unload_timer, NULL);
+    uv_close((uv_handle_t *)&d->lease_timer, NULL);
   }
 }
 
@@ -96,9 +97,9 @@ shared_doc_t *doc_find(shared_docs_t *docs, const char *name) {
   return dict_get(&docs->by_name, name, strlen(name));
 }
 
-doc_sub_t *doc_find_sub(shared_doc_t *d, uint64_t channel_id) {
+doc_sub_t *doc_find_sub(shared_doc_t *d, const doc_chan_t *chan) {
   for (size_t i = 0; i < d->nsubs; i++)
-    if (d->subs[i].channel_id == channel_id) return &d->subs[i];
+    if (doc_chan_eq(&d->subs[i].chan, chan)) return &d->subs[i];
   return NULL;
 }
 
@@ -118,13 +119,23 @@ void doc_drop_pending(shared_doc_t *d) {
   d->pending_tail = &d->pending;
 }
 
+void doc_queue_pending(shared_doc_t *d, const doc_chan_t *from, uint8_t *data, size_t len) {
+  doc_msg_t *m = xmalloc(sizeof *m);
+  m->next = NULL;
+  m->from = *from;
+  m->data = data;
+  m->len = len;
+  *d->pending_tail = m;
+  d->pending_tail = &m->next;
+}
+
 void doc_run_pending(shared_doc_t *d) {
   doc_msg_t *m = d->pending;
   d->pending = NULL;
   d->pending_tail = &d->pending;
   while (m) {
     doc_msg_t *next = m->next;
-    doc_process(d, m->channel_id, m->worker, m->data, m->len);
+    doc_process(d, &m->from, m->data, m->len);
     free(m->data);
     free(m);
     m = next;
@@ -227,9 +238,11 @@ void doc_maybe_free(shared_doc_t *d) {
     doc_uncount(d);
     dict_delete(&docs->by_name, d->name, strlen(d->name));
     atomic_fetch_sub_explicit(&docs->open, 1, memory_order_relaxed);
-    log_info("doc %s: unloaded", d->name);
+    if (d->leased) doc_cluster_gone(d);
+    if (d->ydoc) log_info("doc %s: unloaded", d->name);
     uv_close((uv_handle_t *)&d->aw_timer, doc_on_handle_closed);
     uv_close((uv_handle_t *)&d->unload_timer, doc_on_handle_closed);
+    uv_close((uv_handle_t *)&d->lease_timer, doc_on_handle_closed);
     return; /* the close callbacks come back here */
   }
   if (d->inflight == 0 && d->handles_open == 0) doc_destroy(d);
@@ -260,36 +273,48 @@ void doc_schedule_unload(shared_doc_t *d) {
   uv_timer_start(&d->unload_timer, doc_on_unload_timer, d->docs->cfg->unload_ms, 0);
 }
 
-shared_doc_t *doc_open(shared_docs_t *docs, const char *name) {
-  shared_doc_t *d = doc_find(docs, name);
-  if (d) return d;
-  if (!docs_admit(docs, name)) return NULL;
+shared_doc_t *doc_new_entry(shared_docs_t *docs, const char *name, doc_state_t state) {
   static atomic_uint_fast64_t instances;
-  d = xcalloc(1, sizeof *d);
+  shared_doc_t *d = xcalloc(1, sizeof *d);
   d->instance = atomic_fetch_add_explicit(&instances, 1, memory_order_relaxed) + 1;
   d->name = xstrdup(name);
   d->docs = docs;
-  d->counted = true; /* docs_admit took its unit */
-  d->state = DOC_LOADING;
+  d->state = state;
   d->pending_tail = &d->pending;
   awareness_init(&d->aw);
   uv_timer_init(docs->ctx->loop, &d->aw_timer);
   uv_timer_init(docs->ctx->loop, &d->unload_timer);
-  d->aw_timer.data = d->unload_timer.data = d;
-  d->handles_open = 2;
+  uv_timer_init(docs->ctx->loop, &d->lease_timer);
+  d->aw_timer.data = d->unload_timer.data = d->lease_timer.data = d;
+  d->handles_open = 3;
   dict_set(&docs->by_name, name, strlen(name), d);
   atomic_fetch_add_explicit(&docs->open, 1, memory_order_relaxed);
+  return d;
+}
+
+bool doc_admit(shared_doc_t *d) {
+  if (d->counted) return true;
+  if (!docs_admit(d->docs, d->name)) return false;
+  d->counted = true;
+  return true;
+}
+
+shared_doc_t *doc_open(shared_docs_t *docs, const char *name) {
+  shared_doc_t *d = doc_find(docs, name);
+  if (d) return d;
+  if (!docs_admit(docs, name)) return NULL;
+  d = doc_new_entry(docs, name, DOC_LOADING);
+  d->counted = true; /* docs_admit took its unit */
   doc_start_load(d);
   return d;
 }
 
-void doc_subscribe(shared_doc_t *d, const char *topic, uint64_t channel_id, int worker) {
-  if (doc_find_sub(d, channel_id)) return;
+void doc_subscribe(shared_doc_t *d, const char *topic, const doc_chan_t *chan) {
+  if (doc_find_sub(d, chan)) return;
   size_t i = 0;
-  while (i < d->ntopics && strcmp(d->topics[i], topic)) i++;
-  if (i == d->ntopics) VEC_PUSH(d->topics, d->ntopics, d->cap_topics, 1, xstrdup(topic));
-  VEC_PUSH(d->subs, d->nsubs, d->cap_subs, 4,
-           ((doc_sub_t){.channel_id = channel_id, .worker = worker}));
+  while (topic && i < d->ntopics && strcmp(d->topics[i], topic)) i++;
+  if (topic && i == d->ntopics) VEC_PUSH(d->topics, d->ntopics, d->cap_topics, 1, xstrdup(topic));
+  VEC_PUSH(d->subs, d->nsubs, d->cap_subs, 4, ((doc_sub_t){.chan = *chan}));
   uv_timer_stop(&d->unload_timer);
   doc_idle_remove(d);
   if (d->state == DOC_UNLOADING) {
@@ -298,8 +323,8 @@ void doc_subscribe(shared_doc_t *d, const char *topic, uint64_t channel_id, int 
   }
 }
 
-void doc_unsubscribe(shared_doc_t *d, uint64_t channel_id) {
-  doc_sub_t *s = doc_find_sub(d, channel_id);
+void doc_unsubscribe(shared_doc_t *d, const doc_chan_t *chan) {
+  doc_sub_t *s = doc_find_sub(d, chan);
   if (!s) return;
   doc_awareness_forget(d, s);
   free(s->aw_ids);
@@ -311,26 +336,29 @@ void doc_unsubscribe(shared_doc_t *d, uint64_t channel_id) {
  * y-protocols messages
  * ============================================================================================== */
 
-void doc_broadcast(shared_doc_t *d, const uint8_t *payload, size_t len, uint64_t from) {
+void doc_broadcast(shared_doc_t *d, const uint8_t *payload, size_t len, const doc_chan_t *from) {
   for (size_t i = 0; i < d->ntopics; i++) {
     phx_broadcast_t *bc = phx_broadcast_new(d->topics[i], "yjs", true, payload, len);
     if (!bc) continue;
-    bc->from_id = from;
-    phx_pubsub_publish(d->docs->pubsub, bc);
+    /* Only a channel of this node can be skipped here (ids are unique per process); a channel
+     * of another node gets its own change back, which Yjs ignores. */
+    bc->from_id = from && !from->node ? from->id : 0;
+    if (doc_clustered(d->docs)) phx_pubsub_publish_cluster(d->docs->pubsub, bc);
+    else phx_pubsub_publish(d->docs->pubsub, bc);
   }
 }
 
 /* Sync step 1 from a client: step 2 (what it lacks), our own step 1 (what we lack) and the
  * awareness of everyone, as three pushes in that order (the reference's join sequence). */
-static void doc_answer_step1(shared_doc_t *d, uint64_t channel_id, int worker, const uint8_t *sv,
+static void doc_answer_step1(shared_doc_t *d, const doc_chan_t *to, const uint8_t *sv,
                              size_t sv_len) {
   uint8_t *diff = NULL, *own_sv = NULL;
   size_t diff_len = 0, own_sv_len = 0;
   yjs_error err = {0};
   if (yjs_doc_encode_state_as_update_v1(d->ydoc, sv, sv_len, &diff, &diff_len, &err) < 0) {
     log_warn("doc %s: malformed state vector from channel %llu: %s", d->name,
-             (unsigned long long)channel_id, err.msg);
-    doc_reply_error(d, worker, channel_id, "malformed state vector");
+             (unsigned long long)to->id, err.msg);
+    doc_reply_error(d, to, "malformed state vector");
     return;
   }
   yjs_doc_encode_state_vector(d->ydoc, &own_sv, &own_sv_len);
@@ -342,7 +370,7 @@ static void doc_answer_step1(shared_doc_t *d, uint64_t channel_id, int worker, c
   len[1] = parts.len - len[0];
   doc_awareness_snapshot(d, &parts);
   len[2] = parts.len - len[0] - len[1];
-  doc_reply_binary(d, worker, channel_id, &parts, len, 3);
+  doc_reply_binary(d, to, &parts, len, 3);
   buf_free(&parts);
   yjs_free(diff);
   yjs_free(own_sv);
@@ -371,8 +399,9 @@ static bool doc_size_allows(shared_doc_t *d, size_t len) {
   return d->size <= max && len <= max - d->size;
 }
 
-static void doc_apply_update(shared_doc_t *d, uint64_t channel_id, int worker, const uint8_t *u,
+static void doc_apply_update(shared_doc_t *d, const doc_chan_t *from, const uint8_t *u,
                              size_t len) {
+  uint64_t channel_id = from->id;
   uint8_t *event = NULL;
   size_t event_len = 0;
   yjs_error err = {0};
@@ -381,13 +410,13 @@ static void doc_apply_update(shared_doc_t *d, uint64_t channel_id, int worker, c
              "update %zu > --max-doc-bytes %zu)",
              d->name, (unsigned long long)channel_id, d->size_exact ? "" : "about ", d->size,
              len, d->docs->cfg->max_doc_bytes);
-    doc_reply_error(d, worker, channel_id, "document too large");
+    doc_reply_error(d, from, "document too large");
     return;
   }
   if (yjs_doc_apply_update_v1_event(d->ydoc, u, len, &event, &event_len, &err) < 0) {
     log_warn("doc %s: update from channel %llu refused: %s", d->name,
              (unsigned long long)channel_id, err.msg);
-    doc_reply_error(d, worker, channel_id, "malformed update");
+    doc_reply_error(d, from, "malformed update");
     return;
   }
   /* Pending structs are held too, but are in no event yet: count the whole update for them. */
@@ -402,40 +431,40 @@ static void doc_apply_update(shared_doc_t *d, uint64_t channel_id, int worker, c
   DOCS_COUNT(d->docs, updates);
   buf_t msg = BUF_INIT;
   ymsg_encode_sync(&msg, 2, event, event_len);
-  doc_broadcast(d, msg.data, msg.len, channel_id);
+  doc_broadcast(d, msg.data, msg.len, from);
   buf_free(&msg);
   doc_persist(d, event, event_len);
   yjs_free(event);
 }
 
-void doc_process(shared_doc_t *d, uint64_t channel_id, int worker, const uint8_t *data,
-                 size_t len) {
-  if (!doc_find_sub(d, channel_id)) return; /* it left meanwhile */
+void doc_process(shared_doc_t *d, const doc_chan_t *from, const uint8_t *data, size_t len) {
+  if (!doc_find_sub(d, from)) return; /* it left meanwhile */
+  uint64_t channel_id = from->id;
   d->bytes_in += len;
   ymsg_t m;
   const char *why = NULL;
   if (ymsg_parse(data, len, &m, &why) < 0) {
     log_warn("doc %s: malformed message from channel %llu: %s", d->name,
              (unsigned long long)channel_id, why);
-    doc_reply_error(d, worker, channel_id, why);
+    doc_reply_error(d, from, why);
     return;
   }
   switch (m.type) {
   case YMSG_SYNC_STEP1:
-    doc_answer_step1(d, channel_id, worker, m.body, m.body_len);
+    doc_answer_step1(d, from, m.body, m.body_len);
     break;
   case YMSG_SYNC_STEP2:
   case YMSG_SYNC_UPDATE:
-    doc_apply_update(d, channel_id, worker, m.body, m.body_len);
+    doc_apply_update(d, from, m.body, m.body_len);
     break;
   case YMSG_AWARENESS:
-    doc_awareness_apply(d, channel_id, worker, m.body, m.body_len);
+    doc_awareness_apply(d, from, m.body, m.body_len);
     break;
   case YMSG_QUERY_AWARENESS: {
     buf_t aw = BUF_INIT;
     doc_awareness_snapshot(d, &aw);
     size_t n = aw.len;
-    doc_reply_binary(d, worker, channel_id, &aw, &n, 1);
+    doc_reply_binary(d, from, &aw, &n, 1);
     buf_free(&aw);
     break;
   }

@@ -80,10 +80,17 @@ typedef struct shared_docs_config {
   /* Non-NULL: every document join is refused with this reason (a cluster over a store that its
    * nodes cannot share: two nodes would each keep and persist their own copy of a document). */
   const char *refuse_joins;
+  /* Non-NULL: documents are shared with the other nodes of this cluster — one owner per document
+   * in the whole cluster, chosen by a lease in Redis (doc_cluster.c). Needs a store every node
+   * reaches (PostgreSQL). Register with doc_cluster_attach before the cluster starts. */
+  struct cluster *cluster;
   /* Server-wide count of the documents held against max_docs, written by every worker (relaxed
    * atomics). Starts at 0 (a zeroed config); back at 0 once the service has been freed. */
   atomic_long loaded;
 } shared_docs_config_t;
+
+/* Documents across nodes: the bus hands this node's documents what other nodes send them. */
+void doc_cluster_attach(shared_docs_config_t *cfg);
 
 /* The service; its registration argument is a shared_docs_config_t that outlives the server. */
 extern const service_t shared_docs_service;
