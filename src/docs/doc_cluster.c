@@ -147,7 +147,25 @@ static void doc_go_remote(shared_doc_t *d, uint64_t owner) {
   }
 }
 
+/* This node's channels were served by an owner that is gone or replaced: what they told it (their
+ * sync step 1) went with it. Each gets a sync step 1 with an empty state vector in its name,
+ * queued like its own messages: the next owner answers it with the whole document (and asks for
+ * what the client has, doc_cluster_loaded), as for a client that just joined. */
+static void doc_resync_local(shared_doc_t *d) {
+  static const uint8_t empty_sv[] = {0};
+  buf_t msg = BUF_INIT;
+  ymsg_encode_sync(&msg, 0, empty_sv, sizeof empty_sv);
+  for (size_t i = 0; i < d->nsubs; i++) {
+    if (d->subs[i].chan.node) continue;
+    uint8_t *copy = xmalloc(msg.len);
+    memcpy(copy, msg.data, msg.len);
+    doc_queue_pending(d, &d->subs[i].chan, copy, msg.len);
+  }
+  buf_free(&msg);
+}
+
 static void doc_go_acquiring(shared_doc_t *d, uint64_t delay_ms) {
+  if (d->state == DOC_REMOTE) doc_resync_local(d);
   d->state = DOC_ACQUIRING;
   d->owner = 0;
   if (delay_ms) doc_retry_later(d, delay_ms);
@@ -288,8 +306,10 @@ static void owner_note(shared_docs_t *docs, owner_task_t *t) {
   switch (t->kind) {
   case DOC_WIRE_OWNED:
     if (d->leased) doc_lease_ask(d); /* two claims: the lease decides */
-    else if (d->state == DOC_ACQUIRING || (d->state == DOC_REMOTE && d->owner != t->from))
+    else if (d->state == DOC_ACQUIRING || (d->state == DOC_REMOTE && d->owner != t->from)) {
+      if (d->state == DOC_REMOTE) doc_resync_local(d);
       doc_go_remote(d, t->from);
+    }
     break;
   case DOC_WIRE_RELEASED:
     if (d->state == DOC_REMOTE && d->owner == t->from) doc_go_acquiring(d, 0);
