@@ -5,7 +5,7 @@
 
 DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-dev \
                    libuv1-dev libjansson-dev libssl-dev libcmocka-dev libsqlite3-dev sqlite3 \
-                   libhiredis-dev redis-server
+                   libhiredis-dev redis-server libpq-dev postgresql-15
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
 FUZZ_MINUTES ?= 10

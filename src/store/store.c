@@ -314,18 +314,25 @@ store_t *store_start(store_backend_t *b, const store_config_t *cfg, char *err, s
   return s;
 }
 
-store_t *store_open_config(const char *data_dir, const store_config_t *cfg, char *err,
+store_t *store_open_config(const char *url, const store_config_t *cfg, char *err,
                            size_t errlen) {
-  store_backend_t *b = store_backend_open(data_dir, 0, err, errlen, NULL);
+  store_backend_t *b = store_backend_open_url(url, 0, err, errlen, NULL);
   if (!b) return NULL;
+  const char *kind = b->ops->name;
   store_t *s = store_start(b, cfg, err, errlen);
-  if (s) log_info("storage: %s/cinder.db (%s)", data_dir, b->ops->name);
+  if (s) {
+    char where[256];
+    store_url_describe(url, where, sizeof where);
+    log_info("storage: %s (%s)", where, kind);
+  }
   return s;
 }
 
-store_t *store_open(const char *data_dir, char *err, size_t errlen) {
-  return store_open_config(data_dir, NULL, err, errlen);
+store_t *store_open(const char *url, char *err, size_t errlen) {
+  return store_open_config(url, NULL, err, errlen);
 }
+
+const char *store_kind(const store_t *s) { return s->backend->ops->name; }
 
 void store_close(store_t *s) {
   if (!s) return;

@@ -6,8 +6,8 @@
  * number that grows per document: appends go at the end; a compaction replaces a prefix of the
  * log by one full-state update at the same position, so entries appended meanwhile stay after it.
  *
- * One thread (named "store" in log lines) owns the backend (store_backend.h; SQLite today).
- * Requests are pushed into its lock-free inbox (core/inbox.h) — submitting never waits on disk
+ * One thread (named "store" in log lines) owns the backend (store_backend.h: SQLite or
+ * PostgreSQL). Requests are pushed into its lock-free inbox (core/inbox.h) — submitting never waits on disk
  * and takes no lock on the way (a mutex is touched only to wake the thread when its inbox was
  * empty). The thread takes everything queued at once and runs it in ONE transaction (at most
  * STORE_DEFAULT_MAX_BATCH requests each), so under load a hundred appends cost one commit, not a
@@ -69,12 +69,17 @@ typedef struct store_config {
                               data; 0 = 64 MiB */
 } store_config_t;
 
-/* Opens <data_dir>/cinder.db (creating the directory and the schema; SQLite WAL mode,
+/* Opens the store a URL names (store_backend.h: `sqlite:DIR`, `postgresql://...`, or a bare
+ * directory for SQLite: <dir>/cinder.db, creating the directory and the schema; WAL mode,
  * synchronous=NORMAL, busy_timeout) and starts the storage thread. Returns NULL and a message in
- * err on failure. store_open_config: the same with tuning (cfg may be NULL). */
-store_t *store_open(const char *data_dir, char *err, size_t errlen);
-store_t *store_open_config(const char *data_dir, const store_config_t *cfg, char *err,
+ * err on failure (never the URL's password). store_open_config: the same with tuning (cfg may be
+ * NULL). */
+store_t *store_open(const char *url, char *err, size_t errlen);
+store_t *store_open_config(const char *url, const store_config_t *cfg, char *err,
                            size_t errlen);
+
+/* The backend's name: "sqlite" (one process's file) or "postgresql" (shared by nodes). */
+const char *store_kind(const store_t *s);
 
 /* Starts the storage thread on a backend opened by the caller (store_backend.h): another backend
  * than SQLite, or one wrapped by a test. s owns b from then on (on failure b is closed). */

@@ -12,8 +12,11 @@
  * database abandon the whole transaction, in_transaction() turns false and the caller must treat
  * everything since begin as lost.
  *
- * Backends: SQLite (store_sqlite.c, the default, a file in the data directory). PostgreSQL is
- * meant to come next as another store_backend_ops_t.
+ * Backends: SQLite (store_sqlite.c, the default, a file in the data directory) and PostgreSQL
+ * (store_pg.c, libpq; one database shared by every node of a cluster). A store URL names one:
+ *   sqlite:DIR                          SQLite in DIR (the file DIR/cinder.db)
+ *   postgresql://user[:pw]@host[:port]/db, postgres://...   PostgreSQL (any libpq URI)
+ *   DIR                                 a bare path: SQLite in DIR (what --data gives)
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,8 +40,9 @@ void store_doc_info_free(store_doc_info_t *docs, size_t n);
 #define STORE_OPEN_NOCREATE 1u /* fail with STORE_ENOENT if the database does not exist yet */
 
 typedef struct store_backend_ops {
-  const char *name; /* "sqlite" */
-  /* `where` is backend-specific: for SQLite the data directory (the file is <where>/cinder.db). */
+  const char *name; /* "sqlite", "postgresql" */
+  /* `where` is backend-specific: for SQLite the data directory (the file is <where>/cinder.db),
+   * for PostgreSQL the URI. */
   store_backend_t *(*open)(const char *where, unsigned flags, char *err, size_t errlen, int *code);
   void (*close)(store_backend_t *b);
   int (*begin)(store_backend_t *b);
@@ -64,11 +68,28 @@ struct store_backend {
 };
 
 extern const store_backend_ops_t store_sqlite_backend;
+extern const store_backend_ops_t store_pg_backend;
 
 /* Opens the default backend (SQLite) on a data directory. NULL + message (and *code, may be NULL)
  * on failure. */
 store_backend_t *store_backend_open(const char *data_dir, unsigned flags, char *err,
                                     size_t errlen, int *code);
+
+/* The backend a store URL names (see the top of this file) and, in *where, what to open it on.
+ * NULL + message for a URL of another scheme (`mysql://...`). NULL or "" is SQLite in ".". */
+const store_backend_ops_t *store_backend_for_url(const char *url, const char **where, char *err,
+                                                 size_t errlen);
+/* Opens the backend a store URL names. NULL + message (and *code) on failure; the message never
+ * holds the URL's password. */
+store_backend_t *store_backend_open_url(const char *url, unsigned flags, char *err, size_t errlen,
+                                        int *code);
+/* What a URL stores into, for log lines: "DIR/cinder.db" for SQLite, else the URL redacted. */
+void store_url_describe(const char *url, char *out, size_t outlen);
+/* url with its password (the userinfo's, and a password= parameter's) replaced by "***". */
+void store_url_redact(const char *url, char *out, size_t outlen);
+/* Replaces every occurrence of url's password in msg (NUL-terminated, edited in place) by "***":
+ * for messages that may quote the URL, such as a libpq parse error. */
+void store_url_scrub(const char *url, char *msg);
 
 static inline void store_backend_close(store_backend_t *b) { b->ops->close(b); }
 static inline int store_backend_begin(store_backend_t *b) { return b->ops->begin(b); }
