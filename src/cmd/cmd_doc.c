@@ -1,10 +1,12 @@
-/* `cinder doc`: the stored documents of a data directory, for operators.
+/* `cinder doc`: the stored documents of a store (a data directory or a PostgreSQL database), for
+ * operators.
  *
- * Uses the storage backend directly (synchronously) on the same SQLite file as a running server:
- * WAL mode lets it read while the server writes, and busy_timeout makes its writes (compact,
- * import, delete) wait for the server's transaction instead of failing. A compaction runs in one
- * BEGIN IMMEDIATE transaction — load, rebuild, replace — so nothing the server appends meanwhile
- * can be lost: it either lands before (and is part of the state) or after (and stays after it).
+ * Uses the storage backend directly (synchronously) on the same store as a running server. On
+ * SQLite, WAL mode lets it read while the server writes, and busy_timeout makes its writes
+ * (compact, import, delete) wait for the server's transaction instead of failing; on PostgreSQL
+ * the database does the same. A compaction runs in one transaction — load, rebuild, replace —
+ * and replaces only the entries it loaded, so nothing the server appends meanwhile can be lost: it
+ * either lands before (and is part of the state) or after (and stays after it).
  *
  * Exit status: 0 ok, 1 usage / I/O / unknown document, 2 malformed stored data or input. */
 #include <errno.h>
@@ -23,7 +25,7 @@
 #include "yjs/yjs.h"
 
 typedef struct doc_args {
-  const char *data_dir;
+  const char *store; /* a store URL (store_backend.h); a bare directory is SQLite */
   bool json;
   const char *pos[3]; /* positional arguments after the subcommand */
   int npos;
@@ -31,9 +33,9 @@ typedef struct doc_args {
 
 static void doc_usage(FILE *out) {
   fprintf(out,
-          "usage: cinder doc <command> [--data DIR] [options]\n"
+          "usage: cinder doc <command> [--store URL | --data DIR] [options]\n"
           "\n"
-          "commands (on the documents stored in DIR/cinder.db; safe while the server runs):\n"
+          "commands (on the stored documents; safe while the server runs):\n"
           "  list [--json]             one line per document: name, entries, bytes (tab separated)\n"
           "  export NAME [--json]      the document's full state as one Yjs update (v1) on stdout;\n"
           "                            --json: its content as JSON\n"
@@ -42,28 +44,36 @@ static void doc_usage(FILE *out) {
           "  delete NAME               remove the document\n"
           "\n"
           "options:\n"
-          "  --data DIR                data directory (default: $CINDER_DATA, else ./data)\n"
+          "  --store URL               sqlite:DIR or postgresql://user[:pw]@host:port/db\n"
+          "                            (default: $CINDER_STORE, else sqlite:<--data>)\n"
+          "  --data DIR                data directory: the store DIR/cinder.db\n"
+          "                            (default: $CINDER_DATA, else ./data)\n"
           "  --json                    JSON output (list, export)\n"
           "  --help                    this text\n"
           "\n"
           "exit status: 0 ok, 1 usage, I/O error or unknown document, 2 malformed data\n");
 }
 
+/* --store (else $CINDER_STORE) wins over --data (else $CINDER_DATA), as in `cinder serve`. */
 static int doc_parse(int argc, char **argv, int first, doc_args_t *a) {
   const char *env = getenv("CINDER_DATA");
-  a->data_dir = env && *env ? env : "./data";
+  const char *data_dir = env && *env ? env : "./data";
+  env = getenv("CINDER_STORE");
+  const char *store = env && *env ? env : NULL;
   for (int i = first; i < argc; i++) {
     const char *arg = argv[i];
     if (!strcmp(arg, "--json")) {
       a->json = true;
-    } else if (!strcmp(arg, "--data")) {
+    } else if (!strcmp(arg, "--data") || !strcmp(arg, "--store")) {
       if (++i == argc) {
-        fprintf(stderr, "cinder doc: --data needs a directory\n");
+        fprintf(stderr, "cinder doc: %s needs a %s\n", arg, arg[2] == 'd' ? "directory" : "URL");
         return -1;
       }
-      a->data_dir = argv[i];
+      *(arg[2] == 'd' ? &data_dir : &store) = argv[i];
     } else if (!strncmp(arg, "--data=", 7)) {
-      a->data_dir = arg + 7;
+      data_dir = arg + 7;
+    } else if (!strncmp(arg, "--store=", 8)) {
+      store = arg + 8;
     } else if (!strcmp(arg, "--")) {
       for (i++; i < argc; i++) {
         if (a->npos == 3) goto too_many;
@@ -77,6 +87,7 @@ static int doc_parse(int argc, char **argv, int first, doc_args_t *a) {
       a->pos[a->npos++] = arg;
     }
   }
+  a->store = store ? store : data_dir;
   return 0;
 too_many:
   fprintf(stderr, "cinder doc: too many arguments\n");
@@ -87,10 +98,11 @@ static store_backend_t *doc_open(const doc_args_t *a, bool create) {
   char err[512];
   int code = 0;
   store_backend_t *b =
-      store_backend_open(a->data_dir, create ? 0 : STORE_OPEN_NOCREATE, err, sizeof err, &code);
+      store_backend_open_url(a->store, create ? 0 : STORE_OPEN_NOCREATE, err, sizeof err, &code);
   if (!b) {
     if (code == STORE_ENOENT)
-      fprintf(stderr, "cinder doc: %s (use --data DIR or CINDER_DATA)\n", err);
+      fprintf(stderr, "cinder doc: %s (use --store URL, --data DIR, CINDER_STORE or CINDER_DATA)\n",
+              err);
     else
       fprintf(stderr, "cinder doc: %s\n", err);
   }

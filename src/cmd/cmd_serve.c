@@ -25,6 +25,7 @@
 typedef struct serve_settings {
   server_config_t server;
   const char *data_dir;
+  const char *store_url;  /* NULL: SQLite in data_dir */
   const char *doc_prefixes;
   shared_docs_config_t docs;
   unsigned activity_interval_ms;
@@ -85,6 +86,7 @@ static const serve_option_t serve_options[] = {
     {"port", "CINDER_PORT", "PORT", "TCP port (default 4000; 0 picks a free one)", OPT_INT, SRV(port), 0, 65535},
     {"workers", "CINDER_WORKERS", "N", "worker threads (default: one per CPU)", OPT_INT, SRV(workers), 0, 1024},
     {"data", "CINDER_DATA", "DIR", "data directory (default ./data)", OPT_TEXT, SET(data_dir), 0, 0},
+    {"store", "CINDER_STORE", "URL", "document store: sqlite:DIR or postgresql://user[:pw]@host:port/db (default sqlite:<--data>)", OPT_TEXT_NULL, SET(store_url), 0, 0},
     {"log-level", "CINDER_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off (default info)", OPT_LOG_LEVEL, SET(log_level), 0, 0},
     {"socket-path", "CINDER_SOCKET_PATH", "PATH", "Phoenix socket mount (default /socket)", OPT_PATH, SRV(socket_path), 0, 0},
     {"max-message", "CINDER_MAX_MESSAGE", "BYTES", "WebSocket message cap (default 8388608)", OPT_SIZE, SRV(max_message), 126, 1LL << 30},
@@ -241,10 +243,10 @@ static int serve_run(serve_settings_t *st) {
       return 1;
     }
   }
-  char err[256];
-  rs.store = store_open(st->data_dir, err, sizeof err);
+  char err[512];
+  rs.store = store_open(st->store_url ? st->store_url : st->data_dir, err, sizeof err);
   if (!rs.store) {
-    log_error("cannot open the store in %s: %s", st->data_dir, err);
+    log_error("cannot open the store: %s", err);
     cluster_free(rs.cluster);
     return 1;
   }
@@ -319,7 +321,7 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "cinder serve: unexpected argument '%s'\n", argv[optind]);
     return 1;
   }
-  if (mkdir(st.data_dir, 0755) && errno != EEXIST) {
+  if (!st.store_url && mkdir(st.data_dir, 0755) && errno != EEXIST) {
     fprintf(stderr, "cinder serve: cannot create data directory %s: %s\n", st.data_dir,
             strerror(errno));
     return 1;
