@@ -12,6 +12,10 @@
 //              (round robin over docs, back to back) and prints {sent, t0}.
 //   latency  — one writer and one reader connection on one doc; sends `updates` small updates one
 //              at a time, each after the previous one reached the reader; prints percentiles.
+// Every connection goes to `port`, except (a cluster of cinder nodes, bench/fanout.mjs --nodes):
+// readers with `ports` deal their connections round robin over those ports (client index `first`
+// + i, shifted by the doc's index, so each doc's readers spread over every node), and the latency
+// role's reader connects to `readerPort`.
 import WebSocket from 'ws';
 import * as Y from 'yjs';
 import { createInterface } from 'node:readline';
@@ -41,7 +45,7 @@ const updateMsg = (u) => Buffer.concat([Buffer.from([0, 2]), varbytes(u)]);
 // 'synced' | 'update' | null, wrap(conn, yprotocolsMessage) → frame.
 const adapters = {
   cinder: {
-    url: () => `ws://127.0.0.1:${cfg.port}/socket/websocket?vsn=2.0.0`,
+    url: (doc, port) => `ws://127.0.0.1:${port}/socket/websocket?vsn=2.0.0`,
     open(c) {
       c.topic = `y_doc_room:${c.doc}`;
       c.ref = 1;
@@ -74,7 +78,7 @@ const adapters = {
     wrap(c, msg) { return this.push(c, msg); },
   },
   'y-websocket': {
-    url: (doc) => `ws://127.0.0.1:${cfg.port}/${doc}`,
+    url: (doc, port) => `ws://127.0.0.1:${port}/${doc}`,
     open(c) { c.ws.send(STEP1_EMPTY); },
     classify(c, data) {
       if (data[0] !== 0) return null;
@@ -85,7 +89,7 @@ const adapters = {
     wrap(c, msg) { return msg; },
   },
   hocuspocus: {
-    url: () => `ws://127.0.0.1:${cfg.port}/`,
+    url: (doc, port) => `ws://127.0.0.1:${port}/`,
     open(c) {
       c.prefix = varstring(c.doc);
       c.ws.send(Buffer.concat([c.prefix, Buffer.from([2, 0]), varstring('')])); // auth, empty token
@@ -104,10 +108,10 @@ const adapters = {
 };
 const A = adapters[cfg.server];
 
-// Opens a synced connection; onUpdate(conn) for each update message afterwards.
-function connect(doc, onUpdate = () => {}) {
+// Opens a synced connection (to `port`); onUpdate(conn) for each update message afterwards.
+function connect(doc, onUpdate = () => {}, port = cfg.port) {
   return new Promise((res, rej) => {
-    const ws = new WebSocket(A.url(doc), { perMessageDeflate: false });
+    const ws = new WebSocket(A.url(doc, port), { perMessageDeflate: false });
     const c = { ws, doc, synced: false, updates: 0 };
     ws.on('open', () => A.open(c));
     ws.on('error', rej);
@@ -146,13 +150,17 @@ if (cfg.role === 'readers') {
   let remaining = 0;
   let doneAt = 0;
   const specs = [];
-  for (const doc of cfg.docs) for (let i = 0; i < cfg.clients; i++) specs.push(doc);
-  const conns = await inBatches(specs, 50, (doc) => connect(doc, (c) => {
+  cfg.docs.forEach((doc, d) => {
+    for (let i = 0; i < cfg.clients; i++) {
+      specs.push({ doc, port: cfg.ports ? cfg.ports[((cfg.first || 0) + i + d) % cfg.ports.length] : cfg.port });
+    }
+  });
+  const conns = await inBatches(specs, 50, ({ doc, port }) => connect(doc, (c) => {
     if (c.updates === cfg.updates && --remaining === 0) {
       doneAt = now();
       out({ done: true, t: doneAt });
     }
-  }));
+  }, port));
   remaining = conns.length;
   out({ ready: true, conns: conns.length });
   stdinLines().on('line', (l) => {
@@ -181,7 +189,7 @@ if (cfg.role === 'readers') {
   });
 } else if (cfg.role === 'latency') {
   let waiter = null;
-  const reader = await connect(cfg.doc, () => { const w = waiter; waiter = null; w?.(); });
+  const reader = await connect(cfg.doc, () => { const w = waiter; waiter = null; w?.(); }, cfg.readerPort ?? cfg.port);
   const writer = await connect(cfg.doc);
   const ups = makeUpdates(7, cfg.warmup + cfg.updates, 1);
   const lat = [];
