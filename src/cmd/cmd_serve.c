@@ -198,10 +198,11 @@ typedef struct serve_run_state {
 
 static void serve_on_quiesced(void *arg) {
   serve_run_state_t *rs = arg;
-  /* The bus first: its goodbye tells the peers to drop this node's members at once. */
-  if (rs->cluster) cluster_stop(rs->cluster);
   store_close(rs->store); /* commits and delivers all that is queued */
   rs->store = NULL;
+  /* Then the bus: every document this node owned is stored, so its leases go back, and the
+   * goodbye tells the peers to drop this node's members and take its documents over at once. */
+  if (rs->cluster) cluster_stop(rs->cluster);
 }
 
 /* The port is known: name the node and start the bus before the workers run. */
@@ -262,14 +263,17 @@ static int serve_run(serve_settings_t *st) {
                                     rs.cluster};
   api_t api = {st->api_key, activity, srv, rs.cluster, rs.node_name};
   st->docs.store = rs.store;
-  if (rs.cluster) {
-    /* Documents are not shared between nodes yet (one owner per document across the cluster and
-     * a PostgreSQL store come next): serving them per node would split every room in two. */
+  if (rs.cluster && !strcmp(store_kind(rs.store), "postgresql")) {
+    /* One owner per document in the cluster, over the store every node reaches. */
+    st->docs.cluster = rs.cluster;
+    doc_cluster_attach(&st->docs);
+  } else if (rs.cluster) {
+    /* A SQLite file is one node's: serving documents per node would split every room in two. */
     st->docs.refuse_joins = "documents are not available in a cluster over the SQLite store: "
                             "each node would keep its own copy (a shared PostgreSQL store is "
                             "needed)";
     log_warn("cluster over the SQLite store: y_doc_room joins are refused (documents need a "
-             "store the nodes share)");
+             "store the nodes share: --store postgresql://...)");
   }
 
   server_add_service(srv, &shared_docs_service, &st->docs);

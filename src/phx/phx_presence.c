@@ -17,64 +17,10 @@
 #include "core/mem.h"
 #include "core/vec.h"
 #include "phx/phx_frame.h"
+#include "phx/phx_presence_internal.h"
 #include "phx/phx_socket.h"
 #include "ws/utf8.h"
 #include "ws/ws_frame.h"
-
-#define PRESENCE_FRAMES_MAX 16 /* cached presence_state frames per version */
-#define PRESENCE_REF_LEN PHX_UNIQUE_REF_LEN
-
-typedef struct pres_key pres_key_t;
-
-typedef struct pres_meta {
-  struct pres_meta *next;      /* the key's metas, oldest first (the order clients keep) */
-  struct pres_meta *chan_next; /* the channel's other metas on this topic (while live) */
-  pres_key_t *key;
-  uint64_t channel_id;
-  uint32_t node;  /* 0: tracked on this node; else the peer's slot (phx_presence_remote_track) */
-  uint32_t epoch; /* a remote meta: the peer's state transfer that last confirmed it */
-  uint32_t len;   /* bytes of json */
-  bool in_state;  /* in the last version broadcast */
-  bool live;     /* tracked now */
-  char json[];   /* the meta, compact JSON with its phx_ref last; NUL-terminated */
-} pres_meta_t;
-
-struct pres_key {
-  pres_meta_t *head, *tail;
-  dict_entry_t *entry; /* in the topic's keys: its name is the raw key */
-  bool dirty;          /* in its topic's dirty keys */
-  uint32_t qlen;
-  char quoted[]; /* the key as a JSON string, quotes included */
-};
-
-typedef struct pres_frame {
-  phx_vsn_t vsn;
-  char *join_ref; /* JSON text; NULL for V1 (which never sends it) */
-  frame_t *frame;
-} pres_frame_t;
-
-typedef struct pres_topic {
-  dict_entry_t *entry; /* in ps->presence: its name is the topic */
-  dict_t keys;         /* key -> pres_key_t */
-  dict_t channels;     /* channel id (8 bytes) -> its first live pres_meta_t */
-  pres_key_t **dirty;  /* keys with changes not yet broadcast */
-  size_t ndirty, capdirty;
-  size_t live;         /* metas tracked now */
-  bool queued;         /* in the owner's pending topics */
-  uint64_t version;    /* diffs broadcast */
-  char *state;         /* the presence_state payload of this version, encoded on first demand */
-  size_t state_len;
-  pres_frame_t *frames; /* the presence_state frames of this version */
-  size_t nframes, capframes;
-} pres_topic_t;
-
-typedef struct phx_presence_owner {
-  pres_topic_t **pending; /* topics with changes not yet broadcast */
-  size_t npending, cappending;
-  uv_timer_t timer;
-  bool timer_init, timer_armed, stopped;
-  phx_presence_stats_t stats;
-} phx_presence_owner_t;
 
 static void presence_task_run(task_t *task, task_ctx_t *ctx);
 
@@ -85,12 +31,12 @@ static phx_presence_owner_t *presence_owner(phx_pubsub_t *ps) {
 
 /* --- the tables --------------------------------------------------------------------------------- */
 
-static pres_topic_t *topic_get(phx_pubsub_t *ps, const char *topic) {
+pres_topic_t *pres_topic_get(phx_pubsub_t *ps, const char *topic) {
   return dict_get(&ps->presence, topic, strlen(topic));
 }
 
-static pres_topic_t *topic_get_or_add(phx_pubsub_t *ps, const char *topic) {
-  pres_topic_t *pt = topic_get(ps, topic);
+pres_topic_t *pres_topic_get_or_add(phx_pubsub_t *ps, const char *topic) {
+  pres_topic_t *pt = pres_topic_get(ps, topic);
   if (pt) return pt;
   pt = xcalloc(1, sizeof *pt);
   dict_init(&pt->keys);
@@ -136,7 +82,7 @@ static void topic_delete(phx_pubsub_t *ps, pres_topic_t *pt) {
   topic_free(pt);
 }
 
-static void key_mark_dirty(pres_topic_t *pt, pres_key_t *k) {
+void pres_key_mark_dirty(pres_topic_t *pt, pres_key_t *k) {
   if (k->dirty) return;
   k->dirty = true;
   VEC_PUSH(pt->dirty, pt->ndirty, pt->capdirty, 4, k);
@@ -312,7 +258,7 @@ static void presence_timer_cb(uv_timer_t *t) {
 
 /* The topic changed: broadcast at once (interval 0, draining, stopped) or at the end of the
  * window. May free pt. */
-static void topic_changed(phx_pubsub_t *ps, pres_topic_t *pt) {
+void pres_topic_changed(phx_pubsub_t *ps, pres_topic_t *pt) {
   phx_presence_owner_t *own = presence_owner(ps);
   if (pt->queued) return;
   if (!ps->presence_interval_ms || ps->draining || own->stopped) {
@@ -412,12 +358,12 @@ static void presence_send_state(phx_pubsub_t *ps, int worker, uint64_t channel_i
 }
 
 static void presence_answer_state(phx_pubsub_t *ps, presence_task_t *t) {
-  pres_topic_t *pt = topic_get(ps, t->topic);
+  pres_topic_t *pt = pres_topic_get(ps, t->topic);
   frame_t *f = state_frame(ps, pt, t->topic, t->vsn, t->join_ref);
   presence_send_state(ps, t->reply_worker, t->channel_id, f);
 }
 
-static pres_key_t *key_get_or_add(pres_topic_t *pt, const char *key, const char *qkey) {
+pres_key_t *pres_key_get_or_add(pres_topic_t *pt, const char *key, const char *qkey) {
   size_t klen = strlen(key);
   pres_key_t *k = dict_get(&pt->keys, key, klen);
   if (!k) {
@@ -432,39 +378,39 @@ static pres_key_t *key_get_or_add(pres_topic_t *pt, const char *key, const char 
 
 /* Index m under its channel (cid: 8 bytes for a local channel, node + channel for a remote one)
  * and make it live. */
-static void meta_index(pres_topic_t *pt, pres_meta_t *m, const char *cid, size_t cid_len) {
+void pres_meta_index(pres_topic_t *pt, pres_meta_t *m, const char *cid, size_t cid_len) {
   m->chan_next = dict_get(&pt->channels, cid, cid_len);
   dict_set(&pt->channels, cid, cid_len, m);
   m->live = true;
   pt->live++;
-  key_mark_dirty(pt, m->key);
+  pres_key_mark_dirty(pt, m->key);
 }
 
-static void meta_append(pres_topic_t *pt, pres_key_t *k, pres_meta_t *m, const char *cid,
+void pres_meta_append(pres_topic_t *pt, pres_key_t *k, pres_meta_t *m, const char *cid,
                         size_t cid_len) {
   m->next = NULL;
   if (k->tail) k->tail->next = m;
   else k->head = m;
   k->tail = m;
-  meta_index(pt, m, cid, cid_len);
+  pres_meta_index(pt, m, cid, cid_len);
 }
 
 /* Every meta of one channel leaves (they are live; the index holds live metas only). Whether
  * any did. */
-static bool channel_untrack(pres_topic_t *pt, const char *cid, size_t cid_len) {
+bool pres_channel_untrack(pres_topic_t *pt, const char *cid, size_t cid_len) {
   pres_meta_t *m = dict_delete(&pt->channels, cid, cid_len);
   if (!m) return false;
   for (; m; m = m->chan_next) {
     m->live = false;
     pt->live--;
-    key_mark_dirty(pt, m->key);
+    pres_key_mark_dirty(pt, m->key);
   }
   return true;
 }
 
 static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
-  pres_topic_t *pt = topic_get_or_add(ps, t->topic);
-  pres_key_t *k = key_get_or_add(pt, t->key, t->qkey);
+  pres_topic_t *pt = pres_topic_get_or_add(ps, t->topic);
+  pres_key_t *k = pres_key_get_or_add(pt, t->key, t->qkey);
   /* The meta's text with `"node":...` (in a cluster) and `"phx_ref":"..."` added last. */
   char ref[PRESENCE_REF_LEN + 1];
   phx_pubsub_unique_ref(ps, ref);
@@ -498,21 +444,21 @@ static void presence_on_track(phx_pubsub_t *ps, presence_task_t *t) {
   m->node = 0;
   m->epoch = 0;
   m->in_state = false;
-  meta_append(pt, k, m, (const char *)&t->channel_id, sizeof t->channel_id);
+  pres_meta_append(pt, k, m, (const char *)&t->channel_id, sizeof t->channel_id);
   if (ps->cluster)
     ps->cluster->presence_track(ps->cluster->arg, t->topic, t->channel_id, t->key, m->json, m->len);
 
   /* In a window this only queues the topic, and the state is still the last diff's; at once
    * (interval 0) the diff goes first and the state has the change. pt stays: it holds m. */
-  topic_changed(ps, pt);
+  pres_topic_changed(ps, pt);
   if (t->push_state) presence_answer_state(ps, t);
 }
 
 static void presence_on_untrack(phx_pubsub_t *ps, presence_task_t *t) {
-  pres_topic_t *pt = topic_get(ps, t->topic);
-  if (!pt || !channel_untrack(pt, (const char *)&t->channel_id, sizeof t->channel_id)) return;
+  pres_topic_t *pt = pres_topic_get(ps, t->topic);
+  if (!pt || !pres_channel_untrack(pt, (const char *)&t->channel_id, sizeof t->channel_id)) return;
   if (ps->cluster) ps->cluster->presence_untrack(ps->cluster->arg, t->topic, t->channel_id);
-  topic_changed(ps, pt);
+  pres_topic_changed(ps, pt);
 }
 
 static void presence_task_run(task_t *task, task_ctx_t *ctx) {
@@ -539,7 +485,7 @@ static void presence_task_run(task_t *task, task_ctx_t *ctx) {
   }
   case PRESENCE_QUERY: {
     presence_task_t *reply = presence_task_new(PRESENCE_QUERY_DONE, NULL);
-    pres_topic_t *pt = topic_get(ps, t->topic);
+    pres_topic_t *pt = pres_topic_get(ps, t->topic);
     if (pt) {
       buf_t b = BUF_INIT;
       enc_list(&b, pt, false);
@@ -653,118 +599,6 @@ void phx_presence_query(phx_pubsub_t *ps, const char *topic,
   t->done = done;
   t->ctx = ctx;
   phx_pubsub_submit(ps, phx_pubsub_owner_of(ps, topic), &t->task);
-}
-
-/* --- members of other nodes (cluster) ------------------------------------------------------------ */
-
-/* A remote channel's index key: the peer's slot and its channel id. 12 bytes, so it never
- * collides with a local channel's 8. */
-#define REMOTE_CID_LEN 12
-static void remote_cid(char out[REMOTE_CID_LEN], uint32_t node, uint64_t channel_id) {
-  memcpy(out, &node, 4);
-  memcpy(out + 4, &channel_id, 8);
-}
-
-void phx_presence_remote_track(phx_pubsub_t *ps, const char *topic, uint32_t node, uint32_t epoch,
-                               uint64_t channel_id, const char *key, const char *meta,
-                               size_t meta_len) {
-  pres_topic_t *pt = topic_get_or_add(ps, topic);
-  pres_key_t *k = dict_get(&pt->keys, key, strlen(key));
-  if (!k) {
-    json_t *js = json_string(key);
-    char *q = json_dumps(js, JSON_ENCODE_ANY);
-    json_decref(js);
-    k = key_get_or_add(pt, key, q);
-    free(q);
-  }
-  char cid[REMOTE_CID_LEN];
-  remote_cid(cid, node, channel_id);
-  /* The same meta again — a state transfer confirming what a track already brought, or bringing
-   * back one that a sweep let go within the window (the peer was taken for down a moment too
-   * early and came back under a new slot): confirm it, never add a twin. A twin's join and the
-   * original's leave in one diff would drop the member from phoenix.js lists (it applies joins,
-   * then leaves, by phx_ref). The text holds the phx_ref, unique in the cluster: same text, same
-   * member. */
-  for (pres_meta_t *m = k->head; m; m = m->next) {
-    if ((m->live && m->node != node) || m->channel_id != channel_id || m->len != meta_len ||
-        memcmp(m->json, meta, meta_len))
-      continue;
-    m->epoch = epoch;
-    if (!m->live) {
-      m->node = node;
-      meta_index(pt, m, cid, sizeof cid);
-      topic_changed(ps, pt);
-    }
-    return;
-  }
-  pres_meta_t *m = xmalloc(sizeof *m + meta_len + 1);
-  memcpy(m->json, meta, meta_len);
-  m->json[meta_len] = '\0';
-  m->len = (uint32_t)meta_len;
-  m->key = k;
-  m->channel_id = channel_id;
-  m->node = node;
-  m->epoch = epoch;
-  m->in_state = false;
-  meta_append(pt, k, m, cid, sizeof cid);
-  topic_changed(ps, pt);
-}
-
-void phx_presence_remote_untrack(phx_pubsub_t *ps, const char *topic, uint32_t node,
-                                 uint64_t channel_id) {
-  pres_topic_t *pt = topic_get(ps, topic);
-  char cid[REMOTE_CID_LEN];
-  remote_cid(cid, node, channel_id);
-  if (pt && channel_untrack(pt, cid, sizeof cid)) topic_changed(ps, pt);
-}
-
-void phx_presence_remote_sweep(phx_pubsub_t *ps, uint32_t node, uint32_t before_epoch) {
-  if (!node) return; /* 0 names this node's own members: never swept */
-  pres_topic_t **changed = NULL;
-  size_t nchanged = 0, capchanged = 0;
-  for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);) {
-    pres_topic_t *pt = it.entry->value;
-    bool any = false;
-    for (dict_iter_t kt = dict_iter(&pt->keys); dict_next(&kt);) {
-      for (pres_meta_t *m = ((pres_key_t *)kt.entry->value)->head; m; m = m->next) {
-        if (m->node != node || !m->live || m->epoch >= before_epoch) continue;
-        /* The whole channel goes, but for metas a later transfer confirmed (none, in practice:
-         * a transfer confirms all of a channel's metas at once). */
-        char cid[REMOTE_CID_LEN];
-        remote_cid(cid, node, m->channel_id);
-        pres_meta_t *keep = NULL;
-        for (pres_meta_t *c = dict_delete(&pt->channels, cid, sizeof cid), *next; c; c = next) {
-          next = c->chan_next;
-          if (c->epoch < before_epoch) {
-            c->live = false;
-            pt->live--;
-            key_mark_dirty(pt, c->key);
-          } else {
-            c->chan_next = keep;
-            keep = c;
-          }
-        }
-        if (keep) dict_set(&pt->channels, cid, sizeof cid, keep);
-        any = true;
-      }
-    }
-    if (any) VEC_PUSH(changed, nchanged, capchanged, 8, pt);
-  }
-  /* After the walk: at interval 0 a change is flushed at once and may free its topic. */
-  for (size_t i = 0; i < nchanged; i++) topic_changed(ps, changed[i]);
-  free(changed);
-}
-
-void phx_presence_local_each(phx_pubsub_t *ps, phx_presence_each_fn each, void *arg) {
-  for (dict_iter_t it = dict_iter(&ps->presence); dict_next(&it);) {
-    const pres_topic_t *pt = it.entry->value;
-    for (dict_iter_t kt = dict_iter(&pt->keys); dict_next(&kt);) {
-      const pres_key_t *k = kt.entry->value;
-      for (const pres_meta_t *m = k->head; m; m = m->next)
-        if (!m->node && m->live)
-          each(arg, it.entry->key, m->channel_id, kt.entry->key, m->json, m->len);
-    }
-  }
 }
 
 size_t phx_presence_count(const phx_pubsub_t *ps) {
