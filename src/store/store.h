@@ -35,6 +35,8 @@
 #define STORE_EINVAL   (-5) /* bad argument (empty document name, negative sequence number) */
 #define STORE_ENOENT   (-6) /* no such database / document */
 #define STORE_ESCHEMA  (-7) /* the database was written by a newer cinder (unknown schema version) */
+#define STORE_EUNAVAIL (-8) /* the database server cannot be reached now (connection lost, refused,
+                               shutting down): nothing is wrong with the data; try again later */
 
 const char *store_strerror(int code);
 

@@ -17,6 +17,7 @@ const char *store_strerror(int code) {
   case STORE_EINVAL: return "invalid argument";
   case STORE_ENOENT: return "not found";
   case STORE_ESCHEMA: return "database written by a newer cinder";
+  case STORE_EUNAVAIL: return "database server unreachable";
   default: return "unknown storage error";
   }
 }

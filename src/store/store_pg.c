@@ -45,7 +45,7 @@
  * connection. A connection lost inside a transaction fails that transaction (STORE_EIO,
  * in_transaction() false) and the next begin reconnects. While the server stays unreachable,
  * reconnecting is tried at most every 100 ms, doubling to 2 s; operations in between fail at once
- * with STORE_EIO (a connect timeout would otherwise stall the storage thread on every batch).
+ * with STORE_EUNAVAIL (a connect timeout would otherwise stall the storage thread on every batch).
  */
 #include <limits.h>
 #include <libpq-fe.h>
@@ -156,6 +156,10 @@ static void store_pg_msg(store_pg_t *s, const char *what, const char *msg, const
 
 static int store_pg_code(const char *sqlstate) {
   if (!sqlstate) return STORE_EIO;
+  /* Class 08 (connection exception), 57P01-57P03 (the server is shutting down or starting) */
+  if (!strncmp(sqlstate, "08", 2) || !strcmp(sqlstate, "57P01") || !strcmp(sqlstate, "57P02") ||
+      !strcmp(sqlstate, "57P03"))
+    return STORE_EUNAVAIL;
   if (!strcmp(sqlstate, "53100")) return STORE_EFULL; /* disk_full */
   if (!strcmp(sqlstate, "40001") || !strcmp(sqlstate, "40P01") || /* serialization, deadlock */
       !strcmp(sqlstate, "55P03") || !strcmp(sqlstate, "57014"))   /* lock / statement timeout */
@@ -187,7 +191,7 @@ static int store_pg_fail(store_pg_t *s, PGresult *r, const char *what, bool keep
   const char *msg = r && !lost ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
   if (!msg) msg = r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r) : PQerrorMessage(s->conn);
   store_pg_msg(s, what, msg, state);
-  int code = lost ? STORE_EIO : store_pg_code(state);
+  int code = lost ? STORE_EUNAVAIL : store_pg_code(state);
   PQclear(r);
   if (lost) store_pg_lost(s);
   else if (!keep && PQtransactionStatus(s->conn) == PQTRANS_INERROR) store_pg_abort(s);
@@ -259,14 +263,14 @@ static int store_pg_prepare(store_pg_t *s) {
 
 static int store_pg_reconnect(store_pg_t *s) {
   uint64_t now = store_pg_now_ms();
-  if (now < s->retry_at_ms) return STORE_EIO; /* errmsg still says why the last try failed */
+  if (now < s->retry_at_ms) return STORE_EUNAVAIL; /* errmsg still says why the last try failed */
   PQreset(s->conn);
   if (PQstatus(s->conn) != CONNECTION_OK) {
     store_pg_msg(s, "reconnect", PQerrorMessage(s->conn), NULL);
     s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : STORE_PG_BACKOFF_MIN_MS;
     if (s->backoff_ms > STORE_PG_BACKOFF_MAX_MS) s->backoff_ms = STORE_PG_BACKOFF_MAX_MS;
     s->retry_at_ms = store_pg_now_ms() + s->backoff_ms;
-    return STORE_EIO;
+    return STORE_EUNAVAIL;
   }
   s->broken = false;
   s->backoff_ms = 0;
@@ -276,7 +280,8 @@ static int store_pg_reconnect(store_pg_t *s) {
 }
 
 /* Before an operation: the session is usable (reconnected if it was lost outside a
- * transaction), and a transaction begun by begin() is still alive. */
+ * transaction), and a transaction begun by begin() is still alive. A server that cannot be
+ * reached is STORE_EUNAVAIL: the caller may retry later, nothing is wrong with the data. */
 static int store_pg_ready(store_pg_t *s) {
   if (s->txn) {
     if (PQstatus(s->conn) == CONNECTION_OK && PQtransactionStatus(s->conn) == PQTRANS_INTRANS)
@@ -608,7 +613,7 @@ static store_backend_t *store_pg_open(const char *where, unsigned flags, char *e
     e = STORE_EIO;
   } else if (PQstatus(s->conn) != CONNECTION_OK) {
     store_pg_msg(s, "connect", PQerrorMessage(s->conn), NULL);
-    e = STORE_EIO;
+    e = STORE_EUNAVAIL;
   }
   if (!e) {
     PQsetNoticeReceiver(s->conn, store_pg_notice, s);

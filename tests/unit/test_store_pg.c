@@ -422,10 +422,10 @@ static void test_schema_versions(void **state) {
   assert_null(store_backend_open_url(pg_url, 0, err, sizeof err, &code));
   assert_int_equal(code, STORE_ESCHEMA);
   assert_non_null(strstr(err, "99"));
-  /* Nothing answers on that port (the server is elsewhere): an I/O error, no password shown. */
+  /* Nothing answers on that port (the server is elsewhere): unreachable, no password shown. */
   assert_null(store_backend_open_url("postgresql://u:s3cret-pw@127.0.0.1:1/db", 0, err, sizeof err,
                                      &code));
-  assert_int_equal(code, STORE_EIO);
+  assert_int_equal(code, STORE_EUNAVAIL);
   assert_null(strstr(err, "s3cret-pw"));
   assert_non_null(strstr(err, "postgresql://u:***@127.0.0.1:1/db"));
   /* A malformed URI: libpq's message never carries the password either. */
@@ -667,7 +667,8 @@ static void test_session_killed_heals(void **state) {
   append_str(f->b, "doc", "u4", 4);
   kill_sessions();
   int64_t seq;
-  assert_int_equal(store_backend_append(f->b, "doc", (const uint8_t *)"u5", 2, &seq), STORE_EIO);
+  assert_int_equal(store_backend_append(f->b, "doc", (const uint8_t *)"u5", 2, &seq),
+                   STORE_EUNAVAIL);
   assert_false(store_backend_in_transaction(f->b));
   assert_int_equal(store_backend_begin(f->b), 0);
   append_str(f->b, "doc", "u4b", 4);
@@ -708,20 +709,22 @@ static void test_server_restart_heals(void **state) {
   const int64_t sa[] = {1, 2, 3};
   expect_log(f->b, "doc", 3, a, sa);
 
-  /* Down: operations fail with STORE_EIO, quickly, and nothing is half-done. */
+  /* Down: operations fail with STORE_EUNAVAIL (worth retrying), quickly, and nothing is
+   * half-done. */
   assert_int_equal(store_backend_begin(f->b), 0);
   append_str(f->b, "doc", "u4", 4);
   run_cmd("CINDER_TEST_PG_STOP");
   int64_t seq;
-  assert_int_equal(store_backend_append(f->b, "doc", (const uint8_t *)"u5", 2, &seq), STORE_EIO);
+  assert_int_equal(store_backend_append(f->b, "doc", (const uint8_t *)"u5", 2, &seq),
+                   STORE_EUNAVAIL);
   assert_false(store_backend_in_transaction(f->b));
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (int i = 0; i < 20; i++) {
-    assert_int_equal(store_backend_begin(f->b), STORE_EIO);
+    assert_int_equal(store_backend_begin(f->b), STORE_EUNAVAIL);
     store_load_result_t r;
-    assert_int_equal(store_backend_load(f->b, "doc", &r), STORE_EIO);
-    assert_int_equal(r.status, STORE_EIO);
+    assert_int_equal(store_backend_load(f->b, "doc", &r), STORE_EUNAVAIL);
+    assert_int_equal(r.status, STORE_EUNAVAIL);
     assert_int_equal(r.count, 0);
   }
   clock_gettime(CLOCK_MONOTONIC, &t1);
