@@ -97,6 +97,15 @@ typedef struct shared_doc {
   int64_t stored_seq;  /* last acknowledged sequence number */
   size_t stored_entries;
   bool compacting;     /* a compaction is in flight */
+  /* The store is unreachable (STORE_EUNAVAIL, e.g. PostgreSQL restarting): appends stop, the
+   * document keeps serving from memory (it holds every update: nothing else is kept, so nothing
+   * grows), and a snapshot of the whole state is written once the store answers again, retried
+   * every store_backoff_ms (250 ms doubling to 5 s). It is not unloaded meanwhile. */
+  bool store_down;
+  unsigned store_backoff_ms;
+  uint64_t store_skipped; /* updates not appended while down (a snapshot taken before one of
+                             them does not carry it: another snapshot follows) */
+  uv_timer_t store_timer;
   /* size against max_doc_bytes (see shared_doc.h): an estimate, exact after a measurement */
   size_t size;
   bool size_exact;

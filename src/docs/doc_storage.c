@@ -49,6 +49,8 @@ void doc_reload(shared_doc_t *d, const char *why) {
   doc_start_load(d);
 }
 
+static void doc_store_unreachable(shared_doc_t *d, int status);
+
 static void doc_on_compacted(void *arg, int status) {
   doc_req_t *r = arg;
   bool current;
@@ -61,9 +63,11 @@ static void doc_on_compacted(void *arg, int status) {
       log_debug("doc %s: compacted %zu entries", d->name, r->entries);
     } else {
       log_error("doc %s: compaction failed: %s", d->name, store_strerror(status));
+      if (status == STORE_EUNAVAIL) doc_store_unreachable(d, status);
     }
-    /* The final compaction before unloading: the state is stored (or in the log), let it go. */
-    if (d->state == DOC_UNLOADING) d->state = DOC_DEAD;
+    /* The final compaction before unloading: the state is stored (or in the log), let it go —
+     * unless the store is unreachable: then the snapshot, once stored, lets it go. */
+    if (d->state == DOC_UNLOADING && !d->store_down) d->state = DOC_DEAD;
   }
   free(r);
   doc_maybe_free(d);
@@ -90,7 +94,9 @@ static void doc_on_appended(void *arg, int status, int64_t seq) {
   bool current;
   shared_doc_t *d = doc_req_done(r, &current);
   if (current) {
-    if (status != 0) {
+    if (status == STORE_EUNAVAIL) {
+      doc_store_unreachable(d, status);
+    } else if (status != 0) {
       doc_reload(d, store_strerror(status));
     } else {
       d->stored_seq = seq;
@@ -103,8 +109,85 @@ static void doc_on_appended(void *arg, int status, int64_t seq) {
   doc_maybe_free(d);
 }
 
+/* --- the store unreachable: serve from memory, then store one snapshot ------------------------ */
+
+#define DOC_STORE_RETRY_MIN_MS 250
+#define DOC_STORE_RETRY_MAX_MS 5000
+
+static void doc_on_store_timer(uv_timer_t *t);
+
+static void doc_store_retry_later(shared_doc_t *d) {
+  d->store_backoff_ms = d->store_backoff_ms ? d->store_backoff_ms * 2 : DOC_STORE_RETRY_MIN_MS;
+  if (d->store_backoff_ms > DOC_STORE_RETRY_MAX_MS) d->store_backoff_ms = DOC_STORE_RETRY_MAX_MS;
+  uv_timer_start(&d->store_timer, doc_on_store_timer, d->store_backoff_ms, 0);
+}
+
+static void doc_store_unreachable(shared_doc_t *d, int status) {
+  if (d->store_down) return;
+  d->store_down = true;
+  d->store_backoff_ms = 0;
+  d->store_skipped = 1; /* the update that just failed: no snapshot carries it yet */
+  log_warn("doc %s: %s; serving from memory, storing a snapshot once the store answers", d->name,
+           store_strerror(status));
+  doc_store_retry_later(d);
+}
+
+static void doc_on_snapshot(void *arg, int status, int64_t seq) {
+  doc_req_t *r = arg;
+  bool current;
+  shared_doc_t *d = doc_req_done(r, &current);
+  if (current) {
+    if (status == 0 && d->store_skipped != r->entries) {
+      /* Updates came while the snapshot was on its way: one more carries them. */
+      d->stored_seq = seq;
+      d->stored_entries++;
+      DOCS_COUNT(d->docs, storage_writes);
+      d->store_backoff_ms = 0;
+      uv_timer_start(&d->store_timer, doc_on_store_timer, 0, 0);
+    } else if (status == 0) {
+      d->store_down = false;
+      d->store_backoff_ms = 0;
+      d->store_skipped = 0;
+      d->stored_seq = seq;
+      d->stored_entries++;
+      DOCS_COUNT(d->docs, storage_writes);
+      log_info("doc %s: the store answers again; state stored", d->name);
+      if (d->state == DOC_UNLOADING) d->state = DOC_DEAD; /* its unload waited for this */
+      else if (d->stored_entries > d->docs->cfg->compact_threshold) doc_compact(d);
+    } else if (status == STORE_EUNAVAIL) {
+      doc_store_retry_later(d);
+    } else {
+      d->store_down = false;
+      doc_reload(d, store_strerror(status));
+    }
+  }
+  free(r);
+  doc_maybe_free(d);
+}
+
+/* Everything the document holds, as one update appended to its log: what the appends missed. */
+static void doc_on_store_timer(uv_timer_t *t) {
+  shared_doc_t *d = t->data;
+  store_t *st = doc_store(d);
+  if (!d->store_down || !st || !d->ydoc || doc_loading(d) || d->state == DOC_DEAD) return;
+  uint8_t *state = NULL;
+  size_t len = 0;
+  if (yjs_doc_encode_state_as_update_v1(d->ydoc, NULL, 0, &state, &len, NULL) < 0) {
+    doc_store_retry_later(d);
+    return;
+  }
+  doc_req_t *r = doc_req(d);
+  r->entries = (size_t)d->store_skipped; /* what this snapshot carries */
+  store_append(st, d->name, state, len, d->docs->ctx->self, doc_on_snapshot, r);
+  yjs_free(state);
+}
+
 void doc_persist(shared_doc_t *d, const uint8_t *update, size_t len) {
   store_t *st = doc_store(d);
+  if (d->store_down) { /* down: the (next) snapshot carries this update */
+    d->store_skipped++;
+    return;
+  }
   if (!st) return;
   store_append(st, d->name, update, len, d->docs->ctx->self, doc_on_appended, doc_req(d));
 }

@@ -38,6 +38,7 @@ static void shared_docs_stop(void *state) {
     uv_close((uv_handle_t *)&d->aw_timer, NULL);
     uv_close((uv_handle_t *)&d->unload_timer, NULL);
     uv_close((uv_handle_t *)&d->lease_timer, NULL);
+    uv_close((uv_handle_t *)&d->store_timer, NULL);
   }
 }
 
@@ -243,14 +244,21 @@ void doc_maybe_free(shared_doc_t *d) {
     uv_close((uv_handle_t *)&d->aw_timer, doc_on_handle_closed);
     uv_close((uv_handle_t *)&d->unload_timer, doc_on_handle_closed);
     uv_close((uv_handle_t *)&d->lease_timer, doc_on_handle_closed);
+    uv_close((uv_handle_t *)&d->store_timer, doc_on_handle_closed);
     return; /* the close callbacks come back here */
   }
   if (d->inflight == 0 && d->handles_open == 0) doc_destroy(d);
 }
 
+static void doc_on_unload_timer(uv_timer_t *t);
+
 /* No subscribers: unload (the delay has passed, or max_docs needs the room). */
 static void doc_unload_now(shared_doc_t *d) {
   doc_idle_remove(d);
+  if (d->store_down) { /* what it holds is stored nowhere else: keep it, try again later */
+    uv_timer_start(&d->unload_timer, doc_on_unload_timer, d->docs->cfg->unload_ms, 0);
+    return;
+  }
   doc_uncount(d);
   if (d->state == DOC_READY && d->stored_entries > 1) {
     /* Leave one compact entry behind, then go. */
@@ -285,8 +293,9 @@ shared_doc_t *doc_new_entry(shared_docs_t *docs, const char *name, doc_state_t s
   uv_timer_init(docs->ctx->loop, &d->aw_timer);
   uv_timer_init(docs->ctx->loop, &d->unload_timer);
   uv_timer_init(docs->ctx->loop, &d->lease_timer);
-  d->aw_timer.data = d->unload_timer.data = d->lease_timer.data = d;
-  d->handles_open = 3;
+  uv_timer_init(docs->ctx->loop, &d->store_timer);
+  d->aw_timer.data = d->unload_timer.data = d->lease_timer.data = d->store_timer.data = d;
+  d->handles_open = 4;
   dict_set(&docs->by_name, name, strlen(name), d);
   atomic_fetch_add_explicit(&docs->open, 1, memory_order_relaxed);
   return d;
