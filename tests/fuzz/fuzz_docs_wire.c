@@ -59,6 +59,8 @@ static void reencode(const doc_wire_t *w, buf_t *b) {
   }
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   doc_wire_t w;
   const char *why = NULL;
