@@ -9,20 +9,22 @@ yjs       yjs
 core      core
 http      core http ws
 ws        core http ws
-phx       core http ws phx
-net       core http ws phx net
-cluster   core http ws phx cluster
+auth      core auth
+phx       core auth http ws phx
+net       core auth http ws phx net
+cluster   core auth http ws phx cluster
 store     core store yjs
-docs      core http ws phx net cluster store yjs docs
-activity  core http ws phx net cluster store yjs docs activity
-channels  core http ws phx net cluster store yjs docs activity channels
-api       core http ws phx net cluster store yjs docs activity channels api
-cmd       core http ws phx net cluster store yjs docs activity channels api cmd
+docs      core auth http ws phx net cluster store yjs docs
+activity  core auth http ws phx net cluster store yjs docs activity
+channels  core auth http ws phx net cluster store yjs docs activity channels
+api       core auth http ws phx net cluster store yjs docs activity channels api
+cmd       core auth http ws phx net cluster store yjs docs activity channels api cmd
 '
 # Read: yjs (the CRDT engine) and core include nothing but themselves; http and ws (the wire) only
-# core and each other; then phx < net and phx < cluster (the Redis bus, beside net: neither knows
-# the other; the server hands the bus's hooks to the pubsub as a phx_cluster_link_t) < store (which
-# also uses yjs) < docs < activity < channels < api < cmd.
+# core and each other; auth (signed tokens) only core; then phx (which checks topics against a
+# token's claims) < net and phx < cluster (the Redis bus, beside net: neither knows the other; the
+# server hands the bus's hooks to the pubsub as a phx_cluster_link_t) < store (which also uses
+# yjs) < docs < activity < channels < api < cmd.
 #
 # What is checked: every `#include "dir/..."` line of src/*/*.c, src/*/*.h (any depth) and
 # src/main.c. Includes without a directory ("x.h") and <system> includes are not layer edges.
