@@ -151,6 +151,32 @@ static void api_events(conn_t *c, const http_request_t *req, const char *body, s
   json_decref(o);
 }
 
+/* --- POST /api/disconnect: close every socket of a user, on every node -------------------------- */
+
+static void api_disconnect(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                           void *arg) {
+  const api_t *api = arg;
+  if (!api_admit(api, c, req, "POST")) return;
+  json_t *o = api_json_body(c, req, body, len);
+  if (!o) return;
+  const char *user = api_string(o, "user");
+  if (!user) {
+    log_info("api: disconnect refused: user must be a non-empty string");
+    http_respond_error(c, 400, "user must be a non-empty string");
+    json_decref(o);
+    return;
+  }
+  json_t *payload = json_pack("{ss}", "user", user);
+  char *text = json_dumps(payload, JSON_COMPACT);
+  json_decref(payload);
+  phx_broadcast_t *bc = phx_broadcast_new(SERVER_KICK_TOPIC, "disconnect", false, text, strlen(text));
+  free(text);
+  phx_pubsub_publish_cluster(&c->w->pubsub, bc);
+  log_info("api: disconnect user %s", user);
+  json_decref(o);
+  api_ok(c, req, 202, json_pack("{ss}", "status", "accepted"));
+}
+
 /* --- asynchronous answers ------------------------------------------------------------------------- */
 
 /* Names the waiting connection by (worker, id): it may close before the answer is ready. */
@@ -273,6 +299,7 @@ static void api_topics_collect(task_t *t, task_ctx_t *ctx) {
   }
   json_t *part = json_object();
   for (dict_iter_t it = dict_iter(&ps->topics); dict_next(&it);)
+    if (strncmp(it.entry->key, SERVER_INTERNAL_PREFIX, sizeof SERVER_INTERNAL_PREFIX - 1))
     json_object_set_new(part, it.entry->key, json_integer((json_int_t)phx_pubsub_local_count(ps, it.entry->key)));
   tt->part = json_dumps(part, JSON_COMPACT);
   json_decref(part);
@@ -347,5 +374,6 @@ void api_register(server_t *srv, api_t *api) {
   server_route_add(srv, "/api/events", api_events, api);
   server_route_add(srv, "/api/topics", api_topics, api);
   server_route_add(srv, "/api/presence", api_presence, api);
+  server_route_add(srv, "/api/disconnect", api_disconnect, api);
   server_route_add(srv, "/metrics", api_metrics, api);
 }

@@ -83,5 +83,8 @@ bool auth_pattern_match(const char *pattern, const char *topic);
 bool auth_may_join(const auth_claims_t *c, const char *topic);
 /* Only topics it may join; within those, no write claim: any, else those matching write. */
 bool auth_may_write(const auth_claims_t *c, const char *topic);
+/* Whether claims verified by `a` have run out at now_s, by the rule auth_verify applies (past exp
+ * plus the leeway): a socket closed then cannot come straight back with the same token. */
+bool auth_expired(const auth_t *a, const auth_claims_t *c, int64_t now_s);
 
 #endif

@@ -177,3 +177,7 @@ bool auth_may_write(const auth_claims_t *c, const char *topic) {
   if (!c || !c->has_write) return true;
   return any_match(c->write, c->nwrite, topic);
 }
+
+bool auth_expired(const auth_t *a, const auth_claims_t *c, int64_t now_s) {
+  return c && c->exp && now_s > c->exp && (uint64_t)now_s - (uint64_t)c->exp > a->leeway_s;
+}

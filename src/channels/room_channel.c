@@ -14,14 +14,17 @@ typedef struct room_state {
   json_t *meta; /* the presence meta, tracked after the join reply */
 } room_state_t;
 
-/* Presence (issue 10): only members with an identity are tracked — the join payload's `user`, else
- * the socket's connect param `user` (as a Phoenix app assigns it in connect/3). A member without
+/* Presence (issue 10): only members with an identity are tracked — the `sub` of the socket's token
+ * (issue 13), else the join payload's `user`, else the socket's connect param `user` (as a Phoenix
+ * app assigns it in connect/3). A member without
  * one is a listener: it gets presence_state and every presence_diff, so its phoenix.js Presence
  * shows the identified members, but it is on nobody's list and its join and leave cost the room
  * no diff — what lets 20,000 anonymous viewers share a room with a few identified members. */
 static int room_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   room_state_t *st = phx_channel_state(ch);
-  const char *user = json_string_value(json_object_get(payload, "user"));
+  /* A socket with a token is its `sub`, whatever it says; without one, what it says. */
+  const char *user = phx_channel_user(ch);
+  if (!user) user = json_string_value(json_object_get(payload, "user"));
   if (!user || !*user) user = json_string_value(json_object_get(phx_channel_params(ch), "user"));
   if (!user || !*user) return PHX_JOIN_OK;
   /* The meta: the join payload's `meta` object, if any, with the server's online_at. */

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "docs/shared_doc.h"
+#include "docs/ymsg.h"
 #include "phx/phx_presence.h"
 
 typedef struct ydoc_state {
@@ -97,12 +98,26 @@ static int ydoc_join(phx_channel_t *ch, json_t *payload, json_t **reply) {
   return PHX_JOIN_OK;
 }
 
-/* As the reference app: every join is tracked on the room topic under a fresh key with an empty
- * meta, and no presence_state is pushed (the provider ignores presence). */
+/* As the reference app: every join is tracked on the room topic under a fresh key, and no
+ * presence_state is pushed (the provider ignores presence). The meta is empty, or says whose
+ * socket it is when it came with a token: {"user": sub}. */
 static void ydoc_after_join(phx_channel_t *ch) {
   char key[40];
   snprintf(key, sizeof key, "cinder_%llu", (unsigned long long)phx_channel_id(ch));
-  phx_presence_track(ch, key, NULL, false);
+  const char *user = phx_channel_user(ch);
+  json_t *meta = user ? json_pack("{ss}", "user", user) : NULL;
+  phx_presence_track(ch, key, meta, false);
+  json_decref(meta);
+}
+
+/* A read-only socket (its token's `write` claim leaves this topic out) syncs, asks for and sends
+ * awareness, but its edits — sync step 2 and updates — are refused here, before any document sees
+ * them: nothing applied, nothing stored, nobody else told. */
+static bool ydoc_is_edit(const phx_msg_t *msg) {
+  ymsg_t m;
+  const char *why;
+  if (ymsg_parse(msg->bin, msg->bin_len, &m, &why) < 0) return false; /* the owner says why */
+  return m.type == YMSG_SYNC_STEP2 || m.type == YMSG_SYNC_UPDATE;
 }
 
 static void ydoc_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
@@ -114,6 +129,11 @@ static void ydoc_handle_in(phx_channel_t *ch, const phx_msg_t *msg) {
   if (!msg->binary) {
     log_info("doc %s: text payload on '%s' refused", st->doc, msg->event);
     phx_channel_reply_error(ch, msg, "binary payload expected");
+    return;
+  }
+  if (!phx_channel_may_write(ch) && ydoc_is_edit(msg)) {
+    log_info("doc %s: edit from read-only user %s refused", st->doc, phx_channel_user(ch));
+    phx_channel_reply_error(ch, msg, "unauthorized");
     return;
   }
   shared_doc_message(phx_channel_ctx(ch), st->doc, phx_channel_id(ch), msg->bin, msg->bin_len);
@@ -134,4 +154,5 @@ const phx_channel_type_t ydoc_channel = {
     .after_join = ydoc_after_join,
     .handle_in = ydoc_handle_in,
     .terminate = ydoc_terminate,
+    .filters_writes = true,
 };

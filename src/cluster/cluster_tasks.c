@@ -244,6 +244,7 @@ static void topics_task_run(task_t *t, task_ctx_t *ctx) {
   if (ps) {
     buf_t part = BUF_INIT;
     for (dict_iter_t it = dict_iter(&ps->topics); dict_next(&it);) {
+      if (!strncmp(it.entry->key, "cinder:", 7)) continue; /* internal (net/server.h) */
       json_t *name = json_string(it.entry->key);
       char *q = name ? json_dumps(name, JSON_ENCODE_ANY) : NULL;
       json_decref(name);

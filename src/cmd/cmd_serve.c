@@ -9,11 +9,13 @@
 
 #include "activity/activity.h"
 #include "api/api.h"
+#include "auth/auth.h"
 #include "channels/activity_channel.h"
 #include "channels/room_channel.h"
 #include "channels/ydoc_channel.h"
 #include "cluster/cluster.h"
 #include "cmd/cmd.h"
+#include "core/buf.h"
 #include "core/log.h"
 #include "docs/shared_doc.h"
 #include "net/server.h"
@@ -36,6 +38,10 @@ typedef struct serve_settings {
   const char *node_name;  /* NULL: hostname:port */
   unsigned cluster_timeout_ms;
   size_t cluster_max_queue;
+  const char *auth_secret;     /* HS256/384/512 */
+  const char *auth_public_key; /* a PEM file: RS256 / ES256 */
+  const char *auth_mode;       /* "required" (default once a key is set) or "optional" */
+  const char *auth_audience, *auth_issuer;
 } serve_settings_t;
 
 static void serve_defaults(serve_settings_t *st) {
@@ -120,6 +126,11 @@ static const serve_option_t serve_options[] = {
     {"node-name", "CINDER_NODE_NAME", "NAME", "this node's name in logs, /healthz, /metrics, Presence metas (default hostname:port)", OPT_TEXT_NULL, SET(node_name), 0, 0},
     {"cluster-timeout", "CINDER_CLUSTER_TIMEOUT", "MS", "a node not heard from for this long is down and its members leave (default 5000)", OPT_UINT, SET(cluster_timeout_ms), 500, 600000},
     {"cluster-max-queue", "CINDER_CLUSTER_MAX_QUEUE", "N", "bus messages waiting for Redis past which new ones are dropped (default 100000)", OPT_SIZE, SET(cluster_max_queue), 16, 100000000},
+    {"auth-secret", "CINDER_AUTH_SECRET", "SECRET", "verify socket tokens (JWT) signed HS256/HS384/HS512 with this secret (default: no tokens)", OPT_TEXT_NULL, SET(auth_secret), 0, 0},
+    {"auth-public-key", "CINDER_AUTH_PUBLIC_KEY", "FILE", "verify socket tokens signed RS256/ES256 with this PEM public key", OPT_TEXT_NULL, SET(auth_public_key), 0, 0},
+    {"auth", "CINDER_AUTH", "MODE", "with a key: required (every socket needs a valid token; default) or optional (sockets without one are anonymous)", OPT_TEXT_NULL, SET(auth_mode), 0, 0},
+    {"auth-audience", "CINDER_AUTH_AUDIENCE", "AUD", "tokens must name this audience (aud)", OPT_TEXT_NULL, SET(auth_audience), 0, 0},
+    {"auth-issuer", "CINDER_AUTH_ISSUER", "ISS", "tokens must come from this issuer (iss)", OPT_TEXT_NULL, SET(auth_issuer), 0, 0},
     {"check-origin", "CINDER_CHECK_ORIGIN", "LIST", "allowed Origins of the socket, e.g. https://app.example.com,//*.example.com (default: any)", OPT_TEXT_NULL, SRV(check_origin), 0, 0},
 };
 #undef SRV
@@ -233,14 +244,67 @@ static void serve_on_health(void *arg, json_t *health) {
 
 /* What cinder serves, registered on the server as Phoenix registers channels in its socket and
  * plugs in its endpoint. */
+/* The token verifier, from the --auth-* settings: NULL with *failed false when none is set. */
+static auth_t *serve_auth(const serve_settings_t *st, bool *failed) {
+  *failed = false;
+  if (st->auth_mode && strcmp(st->auth_mode, "required") && strcmp(st->auth_mode, "optional")) {
+    log_error("--auth: '%s' is neither required nor optional", st->auth_mode);
+    *failed = true;
+    return NULL;
+  }
+  if (!st->auth_secret && !st->auth_public_key) {
+    if (st->auth_mode || st->auth_audience || st->auth_issuer) {
+      log_error("--auth, --auth-audience, --auth-issuer need --auth-secret or --auth-public-key");
+      *failed = true;
+    }
+    return NULL;
+  }
+  char *pem = NULL;
+  if (st->auth_public_key) {
+    FILE *f = fopen(st->auth_public_key, "rb");
+    buf_t b = BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    while (f && (n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (1u << 20)) buf_append(&b, chunk, n);
+    if (!f) {
+      log_error("--auth-public-key %s: %s", st->auth_public_key, strerror(errno));
+      *failed = true;
+      return NULL;
+    }
+    fclose(f);
+    buf_append_byte(&b, '\0');
+    pem = (char *)buf_release(&b);
+  }
+  auth_config_t cfg = {st->auth_secret, pem, st->auth_audience, st->auth_issuer, 5};
+  char err[256];
+  auth_t *a = auth_new(&cfg, err, sizeof err);
+  free(pem);
+  if (!a) {
+    log_error("auth: %s", err);
+    *failed = true;
+    return NULL;
+  }
+  bool optional = st->auth_mode && !strcmp(st->auth_mode, "optional");
+  log_info("auth: sockets need %s token (%s%s%s)", optional ? "no token, but a valid" : "a valid",
+           st->auth_secret ? "HS256/384/512" : "", st->auth_secret && pem ? ", " : "",
+           st->auth_public_key ? "RS256/ES256" : "");
+  return a;
+}
+
 static int serve_run(serve_settings_t *st) {
   serve_run_state_t rs = {.st = st};
+  bool auth_failed;
+  auth_t *auth = serve_auth(st, &auth_failed);
+  if (auth_failed) return 1;
+  st->server.auth = auth;
+  st->server.auth_optional = st->auth_mode && !strcmp(st->auth_mode, "optional");
   if (st->redis_url) {
     const char *why;
     cluster_config_t cc = {st->redis_url, st->cluster_timeout_ms, st->cluster_max_queue};
     rs.cluster = cluster_new(&cc, &why);
     if (!rs.cluster) {
       log_error("--redis %s: %s", st->redis_url, why);
+      auth_free(auth);
       return 1;
     }
   }
@@ -249,12 +313,14 @@ static int serve_run(serve_settings_t *st) {
   if (!rs.store) {
     log_error("cannot open the store: %s", err);
     cluster_free(rs.cluster);
+    auth_free(auth);
     return 1;
   }
   server_t *srv = server_new(&st->server);
   if (!srv) {
     store_close(rs.store);
     cluster_free(rs.cluster);
+    auth_free(auth);
     return 1;
   }
   rs.srv = srv;
@@ -292,6 +358,7 @@ static int serve_run(serve_settings_t *st) {
   server_free(srv);
   cluster_free(rs.cluster); /* after the workers: tasks they held may have named it */
   activity_free(activity);
+  auth_free(auth);
   return rc;
 }
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -573,6 +574,10 @@ void conn_sweep(conn_t *c, uint64_t now) {
     } else if (now - c->last_rx_ms > cfg->idle_timeout_ms) {
       log_info("conn %s: idle for %u ms", c->peer, cfg->idle_timeout_ms);
       conn_ws_close(c, WS_CLOSE_GOING_AWAY, "idle timeout");
+    } else if (c->phx && cfg->auth && phx_socket_expired(c->phx, cfg->auth, (int64_t)time(NULL))) {
+      /* Its reconnect with the same token gets 403: a client must come back with a new one. */
+      log_info("conn %s: token of %s expired", c->peer, phx_socket_user(c->phx));
+      conn_ws_close(c, WS_CLOSE_POLICY, "token expired");
     }
     break;
   case CONN_CLOSING:

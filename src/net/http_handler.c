@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "http/http_query.h"
+#include "net/auth_gate.h"
 #include "net/conn.h"
 #include "net/longpoll.h"
 #include "net/worker.h"
@@ -167,6 +168,23 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
     http_respond_error(c, 403, "unsupported vsn");
     return;
   }
+  /* The token: phoenix.js's authToken (a sub-protocol), else the connect param `token`. */
+  const char *token = (const char *)hs.auth_token;
+  size_t token_len = hs.auth_token_len;
+  json_t *param = json_object_get(params, "token");
+  if (!token && json_is_string(param)) {
+    token = json_string_value(param);
+    token_len = json_string_length(param);
+  }
+  auth_claims_t *claims = NULL;
+  const char *why = NULL;
+  if (auth_gate_admit(w->server, c->peer, token, token_len, &claims, &why)) {
+    ws_handshake_free(&hs);
+    json_decref(params);
+    http_respond_error(c, 403, why); /* as Phoenix's connect/3 returning :error: 403 */
+    return;
+  }
+  json_object_del(params, "token"); /* the credential is not kept where channels read params */
 
   char accept[29];
   ws_handshake_accept_key(hs.key, hs.key_len, accept);
@@ -184,6 +202,7 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
                                    hs.auth_token, hs.auth_token_len, &config);
   hs.auth_token = NULL; /* the socket owns it now */
   ws_handshake_free(&hs);
+  if (claims) phx_socket_set_auth(s, claims);
   conn_ws_start(c, s);
   log_debug("conn %s: WebSocket open (vsn %d)", c->peer, vsn);
 }

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/vec.h"
 #include "http/http_query.h"
+#include "net/auth_gate.h"
 #include "net/conn.h"
 #include "net/http_handler.h"
 #include "net/ip_limit.h"
@@ -219,6 +221,7 @@ void longpoll_flush(worker_t *w) {
 void longpoll_sweep(worker_t *w, uint64_t now) {
   lp_registry_t *r = w->longpoll;
   if (!r) return;
+  int64_t wall_s = (int64_t)time(NULL);
   for (dict_iter_t it = dict_iter(&r->sessions); dict_next(&it);) {
     lp_session_t *s = it.entry->value;
     if (s->waiting && now >= s->wait_deadline_ms) {
@@ -228,6 +231,8 @@ void longpoll_sweep(worker_t *w, uint64_t now) {
                 lp_status_json(204, s->token));
     } else if (!s->waiting && now - s->last_poll_ms > LP_SESSION_IDLE_MS) {
       lp_session_end(s, "no poll for 15 s"); /* the iterator already holds the next entry */
+    } else if (phx_socket_expired(s->phx, w->server->cfg.auth, wall_s)) {
+      lp_session_end(s, "token expired");
     } else if (s->over_since_ms && now > s->over_since_ms &&
                now - s->over_since_ms > w->server->cfg.queue_grace_ms) {
       log_warn("longpoll %.8s: %zu bytes buffered for %llu ms (client not polling)", s->token,
@@ -235,6 +240,21 @@ void longpoll_sweep(worker_t *w, uint64_t now) {
       lp_session_end(s, "slow consumer");
     }
   }
+}
+
+size_t longpoll_kick_user(worker_t *w, const char *user) {
+  lp_registry_t *r = w->longpoll;
+  size_t n = 0;
+  if (!r) return 0;
+  for (dict_iter_t it = dict_iter(&r->sessions); dict_next(&it);) {
+    lp_session_t *s = it.entry->value;
+    const char *u = s->closing ? NULL : phx_socket_user(s->phx);
+    if (u && !strcmp(u, user)) {
+      lp_session_end(s, "disconnected by the server");
+      n++;
+    }
+  }
+  return n;
 }
 
 void longpoll_close_all(worker_t *w) {
@@ -278,12 +298,15 @@ typedef struct lp_create {
   int vsn;
   uint8_t *auth_token;
   size_t auth_token_len;
+  char *credential;      /* the token to check before a session opens (NULL: none) */
+  size_t credential_len;
 } lp_create_t;
 
 static void lp_create_free(lp_create_t *c) {
   if (!c) return;
   json_decref(c->params);
   free(c->auth_token);
+  free(c->credential);
   free(c);
 }
 
@@ -293,9 +316,16 @@ static void lp_request_free(lp_request_t *q) {
   free(q);
 }
 
-/* NULL when the client's address holds --max-longpoll-per-ip sessions already. */
-static lp_session_t *lp_session_new(worker_t *w, lp_create_t *cr) {
-  if (!ip_limit_enter(&w->server->longpoll_per_ip, cr->ip)) return NULL;
+/* NULL when the client's address holds --max-longpoll-per-ip sessions already. claims: the
+ * verified token's (taken), or NULL. */
+static lp_session_t *lp_session_new(worker_t *w, lp_create_t *cr, auth_claims_t *claims) {
+  if (!ip_limit_enter(&w->server->longpoll_per_ip, cr->ip)) {
+    if (claims) {
+      auth_claims_free(claims);
+      free(claims);
+    }
+    return NULL;
+  }
   lp_session_t *s = xcalloc(1, sizeof *s);
   snprintf(s->ip, sizeof s->ip, "%s", cr->ip);
   s->transport.send = lp_session_send;
@@ -310,6 +340,7 @@ static lp_session_t *lp_session_new(worker_t *w, lp_create_t *cr) {
                           cr->auth_token, cr->auth_token_len, &config);
   cr->params = NULL;
   cr->auth_token = NULL;
+  if (claims) phx_socket_set_auth(s->phx, claims);
   s->last_poll_ms = uv_now(&w->loop);
   dict_set(&lp_registry(w)->sessions, s->token, strlen(s->token), s);
   log_debug("longpoll %.8s: session opened", s->token);
@@ -391,8 +422,16 @@ static void lp_request_run(task_t *t, task_ctx_t *ctx) {
   } else if (s) {
     lp_poll(w, q, s);
   } else if (q->create && !w->draining) {
-    /* Unknown or expired token: a new session, here (spec §7.2). */
-    lp_session_t *n = lp_session_new(w, q->create);
+    /* Unknown or expired token: a new session, here (spec §7.2) — if the client may open one. */
+    auth_claims_t *claims = NULL;
+    const char *why = NULL;
+    if (auth_gate_admit(w->server, q->create->ip, q->create->credential,
+                        q->create->credential_len, &claims, &why)) {
+      lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(403, NULL));
+      lp_request_free(q);
+      return;
+    }
+    lp_session_t *n = lp_session_new(w, q->create, claims);
     if (n) {
       lp_answer(w, q->from_worker, q->conn_id, q->keep_alive, 200, lp_status_json(410, n->token));
     } else {
@@ -477,12 +516,19 @@ void longpoll_handle(conn_t *c, const http_request_t *req, const char *body, siz
       lp_respond_now(c, 200, "{\"status\":403}", req->keep_alive);
       return;
     }
-    json_object_del(params, "token");
+    /* The credential, checked if a session is opened: phoenix.js's authToken (a header here),
+     * else — on a request without a session token — the connect param `token`. */
+    const http_header_t *at = http_header_find(req, "x-phoenix-authtoken");
+    json_t *param = routable ? NULL : json_object_get(params, "token");
+    const char *cred = at ? at->value : json_is_string(param) ? json_string_value(param) : NULL;
+    size_t cred_len = at ? at->value_len : json_is_string(param) ? json_string_length(param) : 0;
     lp_create_t *cr = xcalloc(1, sizeof *cr);
+    if (cred) cr->credential = xstrndup(cred, cred_len);
+    cr->credential_len = cred_len;
+    json_object_del(params, "token");
     ip_of_peer(c->peer, cr->ip, sizeof cr->ip);
     cr->params = params;
     cr->vsn = vsn;
-    const http_header_t *at = http_header_find(req, "x-phoenix-authtoken");
     if (at) {
       cr->auth_token = xmalloc(at->value_len + 1);
       memcpy(cr->auth_token, at->value, at->value_len);

@@ -25,6 +25,8 @@ void longpoll_flush(worker_t *w);
 void longpoll_sweep(worker_t *w, uint64_t now_ms);
 /* Drain: end every session (held polls get 410). */
 void longpoll_close_all(worker_t *w);
+/* End this worker's sessions whose token's user is `user`; how many. */
+size_t longpoll_kick_user(worker_t *w, const char *user);
 /* After the worker's loop ended: free what is left. */
 void longpoll_free(worker_t *w);
 

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "auth/auth.h"
 #include "core/service.h"
 #include "core/task.h"
 #include "http/http_origin.h"
@@ -25,6 +26,12 @@
 #include "phx/phx_socket.h"
 
 typedef struct worker worker_t;
+
+/* The internal topic of "close every socket of a user" (POST /api/disconnect): every worker of
+ * every node subscribes to it; no client can join it (no channel route matches it). Payload:
+ * {"user": SUB}. Published with phx_pubsub_publish_cluster, it reaches every node. */
+#define SERVER_INTERNAL_PREFIX "cinder:" /* internal topics: not listed by /api/topics */
+#define SERVER_KICK_TOPIC SERVER_INTERNAL_PREFIX "disconnect"
 
 typedef struct server_config {
   const char *host;
@@ -53,6 +60,11 @@ typedef struct server_config {
   size_t max_longpoll_per_ip; /* 0: none */
   const char *check_origin;   /* allowed Origins of the Phoenix socket (http/http_origin.h); NULL: any */
   unsigned presence_interval_ms; /* presence_diffs of a topic coalesced over this window (0: at once) */
+  /* Access control: when set, a socket needs a valid token (connect param `token`, phoenix.js's
+   * authToken sub-protocol, or LongPoll's X-Phoenix-AuthToken) — 403 otherwise, unless
+   * auth_optional lets a socket without one in as anonymous. Owned by the caller. */
+  const auth_t *auth;
+  bool auth_optional;
 } server_config_t;
 
 typedef struct http_route {

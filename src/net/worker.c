@@ -3,6 +3,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
 
 #include "core/log.h"
 #include "core/mem.h"
@@ -159,6 +162,26 @@ static void worker_main(void *arg) {
   log_debug("stopped");
 }
 
+/* POST /api/disconnect, from any worker of any node: close this worker's sockets of that user,
+ * as Phoenix apps do with Endpoint.broadcast(socket_id, "disconnect", %{}). phoenix.js reconnects
+ * by itself: with a token that no longer passes, it stays out. */
+static void worker_on_kick(phx_subscriber_t *sub, phx_broadcast_t *bc) {
+  worker_t *w = (worker_t *)((char *)sub - offsetof(worker_t, kicks));
+  json_t *p = bc->payload_json ? json_loadb(bc->payload_json, bc->payload_len, 0, NULL) : NULL;
+  const char *user = json_string_value(json_object_get(p, "user"));
+  size_t n = 0;
+  for (conn_t *c = w->conns; user && c; c = c->next) {
+    const char *u = c->state == CONN_WS && c->phx ? phx_socket_user(c->phx) : NULL;
+    if (u && !strcmp(u, user)) {
+      conn_ws_close(c, WS_CLOSE_NORMAL, "disconnected by the server");
+      n++;
+    }
+  }
+  if (user) n += longpoll_kick_user(w, user);
+  if (n) log_info("worker %d: %zu socket(s) of user %s disconnected", w->id, n, user);
+  json_decref(p);
+}
+
 int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   w->executor.submit = worker_executor_submit;
   dict_init(&w->conns_by_id);
@@ -186,6 +209,9 @@ int worker_init(worker_t *w, server_t *srv, int id, int listen_fd) {
   phx_pubsub_init(&w->pubsub, &w->ctx);
   w->pubsub.presence_interval_ms = srv->cfg.presence_interval_ms;
   w->pubsub.cluster = srv->cluster_link;
+  w->kicks.deliver = worker_on_kick;
+  w->kicks.id = phx_subscriber_next_id();
+  phx_pubsub_subscribe(&w->pubsub, SERVER_KICK_TOPIC, &w->kicks);
   w->ctx.slots[w->ctx.nslots++] = (service_slot_t){&phx_pubsub_service, &w->pubsub};
   for (size_t i = 0; i < srv->nservices; i++) {
     const service_t *svc = srv->services[i].svc;

@@ -33,6 +33,7 @@ struct worker {
   uv_timer_t sweep;  /* idle timeouts, close handshakes, drain deadline */
   uv_check_t flush;  /* after each loop iteration: write what sockets have queued */
   phx_pubsub_t pubsub;
+  phx_subscriber_t kicks; /* on SERVER_KICK_TOPIC: "close every socket of this user" */
   conn_t *conns;     /* every open connection (doubly linked) */
   dict_t conns_by_id; /* 8-byte connection id -> conn_t*, for answers that arrive later */
   uint64_t next_conn_id;

@@ -83,6 +83,12 @@ void phx_channel_reply_text(phx_channel_t *ch, const phx_msg_t *msg, const char 
   phx_channel_send(ch, &b, WS_OP_TEXT);
 }
 
+const char *phx_channel_user(const phx_channel_t *ch) { return phx_socket_user(ch->socket); }
+
+bool phx_channel_may_write(const phx_channel_t *ch) {
+  return !ch->socket->auth || auth_may_write(ch->socket->auth, ch->topic);
+}
+
 void phx_channel_join_reply_shared(phx_channel_t *ch, frame_t *json) {
   phx_socket_t *s = ch->socket;
   if (s->join_reply) frame_unref(s->join_reply);

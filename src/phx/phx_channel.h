@@ -42,6 +42,11 @@ typedef struct phx_channel_type {
   void (*handle_in)(phx_channel_t *ch, const phx_msg_t *msg);
   /* Last call; the channel is already unsubscribed. May not push when reason is CLOSED. */
   void (*terminate)(phx_channel_t *ch, phx_exit_t reason);
+  /* Access control (auth/auth.h): a socket whose token does not let it write in a topic has every
+   * push refused there ("unauthorized") before handle_in — unless the channel sorts its messages
+   * itself (filters_writes, with phx_channel_may_write), as a document room does: a read-only
+   * client still syncs and sends its cursor, only its edits are refused. */
+  bool filters_writes;
 } phx_channel_type_t;
 
 struct phx_channel {
@@ -108,6 +113,12 @@ json_t *phx_channel_assigns(phx_channel_t *ch);
  * joiners share, such as a stream's history: encoded once, copied once into each reply frame,
  * never parsed or re-encoded per join. */
 void phx_channel_join_reply_shared(phx_channel_t *ch, frame_t *json);
+
+/* The socket's user: the `sub` of its token; NULL without one (no auth, or an anonymous socket
+ * under --auth optional). */
+const char *phx_channel_user(const phx_channel_t *ch);
+/* Whether the socket may push or edit in this channel's topic (its token's `write` claim). */
+bool phx_channel_may_write(const phx_channel_t *ch);
 
 /* Reply to msg (echoing its ref) with a JSON response (borrowed; NULL = {}) or binary bytes. */
 void phx_channel_reply(phx_channel_t *ch, const phx_msg_t *msg, const char *status,

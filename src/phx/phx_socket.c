@@ -190,8 +190,26 @@ void phx_socket_free(phx_socket_t *s) {
   json_decref(s->assigns);
   free(s->auth_token);
   free(s->channels);
+  if (s->auth) {
+    auth_claims_free(s->auth);
+    free(s->auth);
+  }
   free(s);
 }
+
+void phx_socket_set_auth(phx_socket_t *s, auth_claims_t *claims) {
+  if (s->auth) {
+    auth_claims_free(s->auth);
+    free(s->auth);
+  }
+  s->auth = claims;
+}
+
+bool phx_socket_expired(const phx_socket_t *s, const auth_t *auth, int64_t now_s) {
+  return auth && s->auth && auth_expired(auth, s->auth, now_s);
+}
+
+const char *phx_socket_user(const phx_socket_t *s) { return s->auth ? s->auth->sub : NULL; }
 
 /* --- limits ------------------------------------------------------------------------------------
  *
@@ -327,6 +345,15 @@ static void phx_handle_join(phx_socket_t *s, phx_msg_t *m) {
     phx_send_reply(s, NULL, m->ref, m->topic, "error", "{\"reason\":\"unmatched topic\"}");
     return;
   }
+  if (s->auth && !auth_may_join(s->auth, m->topic)) {
+    char tp[72];
+    unsigned long long more;
+    if (phx_log_due(s, &s->refused_log, &more))
+      log_info("socket: join of '%s' refused: not in the token's channels (user %s) (%llu more "
+               "since the last line)", phx_snippet(m->topic, tp, sizeof tp), s->auth->sub, more);
+    phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", "{\"reason\":\"unauthorized\"}");
+    return;
+  }
   phx_channel_t *old = phx_socket_find(s, m->topic);
   if (!old && s->nchannels >= s->config.max_channels) {
     log_warn("socket: join of '%s' refused: %zu channels joined", m->topic, s->nchannels);
@@ -428,6 +455,13 @@ static void phx_dispatch(phx_socket_t *s, phx_msg_t *m) {
       phx_send_reply(s, NULL, m->ref, m->topic, "error", "{\"reason\":\"unmatched topic\"}");
     } else if (!phx_ref_matches(m->join_ref, ch)) {
       log_debug("socket: stale '%s' for '%s' dropped", m->event, m->topic);
+    } else if (s->auth && !ch->type->filters_writes && !auth_may_write(s->auth, ch->topic)) {
+      char tp[72];
+      unsigned long long more;
+      if (phx_log_due(s, &s->refused_log, &more))
+        log_info("socket: '%s' on '%s' refused: read-only for user %s (%llu more since the last "
+                 "line)", m->event, phx_snippet(ch->topic, tp, sizeof tp), s->auth->sub, more);
+      phx_send_reply(s, m->join_ref, m->ref, m->topic, "error", "{\"reason\":\"unauthorized\"}");
     } else if (!ch->stopping && ch->type->handle_in) {
       ch->type->handle_in(ch, m);
     }

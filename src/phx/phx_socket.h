@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/auth.h"
 #include "core/frame.h"
 #include "core/log.h"
 #include "phx/phx_channel.h"
@@ -68,6 +69,7 @@ struct phx_socket {
   uint64_t join_tat_ns; /* the join bucket, as GCRA: when it would be full again (see .c) */
   log_limit_t join_log, topic_log, refused_log; /* refusals leaving it open: a line a second */
   frame_t *join_reply; /* set by phx_channel_join_reply_shared while a join callback runs */
+  auth_claims_t *auth; /* the verified token's claims (owned); NULL: no token */
   bool closed;
   int dispatching; /* > 0 while a message is being handled */
 };
@@ -88,6 +90,14 @@ uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t l
 
 /* The connect params (the query string, parsed Plug-style). Borrowed. */
 json_t *phx_socket_params(phx_socket_t *s);
+/* The claims of the token the socket was let in with (takes ownership); checked on every join
+ * (channels) and push (write). */
+void phx_socket_set_auth(phx_socket_t *s, auth_claims_t *claims);
+/* Whether the token (verified by `auth`) has run out at `now_s` (seconds since the epoch): the
+ * transport closes the socket (1008 "token expired"). */
+bool phx_socket_expired(const phx_socket_t *s, const auth_t *auth, int64_t now_s);
+/* The token's user (sub), NULL without a token. */
+const char *phx_socket_user(const phx_socket_t *s);
 /* Queue a frame built for this socket (used by channels). */
 void phx_socket_send(phx_socket_t *s, frame_t *f);
 phx_channel_t *phx_socket_find(const phx_socket_t *s, const char *topic);
