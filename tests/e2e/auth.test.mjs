@@ -207,3 +207,25 @@ test('POST /api/disconnect closes exactly that user\'s sockets', async () => {
   alice1.disconnect();
   alice2.disconnect();
 });
+
+test('in a cluster, POST /api/disconnect on one node closes the user\'s sockets on every node', async (t) => {
+  const { startCluster } = await import('./cluster.mjs');
+  const cluster = await startCluster(2, { args: ['--auth-secret', SECRET] });
+  t.after(() => cluster.stop());
+  const [A, B] = cluster.nodes;
+  const opts = { reconnectAfterMs: () => 60000 };
+  const token = hs256({ sub: 'carol', exp: now() + 600 });
+  const onA = await connectSocket(A.url, { params: { token }, ...opts });
+  const onB = await connectSocket(B.url, { params: { token }, ...opts });
+  const dave = await connectSocket(B.url, { params: { token: hs256({ sub: 'dave', exp: now() + 600 }) }, ...opts });
+  const gone = [onA, onB].map((s) => new Promise((res) => s.onClose(res)));
+  const res = await fetch(`${A.http}/api/disconnect`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'carol' }),
+  });
+  assert.equal(res.status, 202);
+  await within(Promise.all(gone), 10000, "carol's sockets on both nodes closed");
+  await logLine(B, /socket\(s\) of user carol disconnected/);
+  const { reply } = await join(dave, 'room:after-kick', {});
+  assert.equal(reply.status, 'ok', 'dave is still served');
+  for (const s of [onA, onB, dave]) s.disconnect();
+});
