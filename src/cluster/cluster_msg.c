@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "phx/phx_json_scan.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 
 #define CLUSTER_MSG_MAX_META 8192 /* a presence meta: the 4 KiB a client may give, node, phx_ref */
 

@@ -21,7 +21,7 @@
 #include "core/buf.h"
 #include "core/mem.h"
 #include "store/store_backend.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 #include "yjs/yjs.h"
 
 typedef struct doc_args {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "phx/phx_json_scan.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 
 typedef struct rd {
   const uint8_t *p, *end;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/mem.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 
 typedef struct {
   const char *s;

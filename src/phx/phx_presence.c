@@ -19,7 +19,7 @@
 #include "phx/phx_frame.h"
 #include "phx/phx_presence_internal.h"
 #include "phx/phx_socket.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 #include "ws/ws_frame.h"
 
 static void presence_task_run(task_t *task, task_ctx_t *ctx);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "core/mem.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 
 const char *phx_strerror(int err) {
   switch (err) {

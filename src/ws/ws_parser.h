@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 #include "ws/ws_frame.h"
 
 enum { WS_PARSE_NEED_MORE = 0, WS_PARSE_MESSAGE = 1 };

@@ -7,7 +7,7 @@
 LAYERS='
 yjs       yjs
 core      core
-http      core http ws
+http      core http
 ws        core http ws
 auth      core auth
 phx       core auth http ws phx
@@ -20,9 +20,9 @@ channels  core auth http ws phx net cluster store yjs docs activity channels
 api       core auth http ws phx net cluster store yjs docs activity channels api
 cmd       core auth http ws phx net cluster store yjs docs activity channels api cmd
 '
-# Read: yjs (the CRDT engine) and core include nothing but themselves; http and ws (the wire) only
-# core and each other; auth (signed tokens) only core; then phx (which checks topics against a
-# token's claims) < net and phx < cluster (the Redis bus, beside net: neither knows the other; the
+# Read: yjs (the CRDT engine) and core include nothing but themselves; http (the wire's requests)
+# only core, ws (frames and the handshake) core and http; auth (signed tokens) only core; then
+# phx (which checks topics against a token's claims) < net and phx < cluster (the Redis bus, beside net: neither knows the other; the
 # server hands the bus's hooks to the pubsub as a phx_cluster_link_t) < store (which also uses
 # yjs) < docs < activity < channels < api < cmd.
 #

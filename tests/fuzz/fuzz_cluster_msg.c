@@ -15,7 +15,7 @@
 #include "cluster/cluster_msg.h"
 #include "core/buf.h"
 #include "fuzz_check.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "http/http_query.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

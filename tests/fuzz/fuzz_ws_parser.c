@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "core/buf.h"
-#include "ws/utf8.h"
+#include "core/utf8.h"
 #include "ws/ws_parser.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "ws/utf8.h"
+#include "core/utf8.h"
 
 #define V(s) utf8_valid((const uint8_t *)(s), sizeof(s) - 1)
 

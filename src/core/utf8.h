@@ -1,5 +1,5 @@
-#ifndef CINDER_WS_UTF8_H
-#define CINDER_WS_UTF8_H
+#ifndef CINDER_CORE_UTF8_H
+#define CINDER_CORE_UTF8_H
 /* Strict UTF-8 validation (RFC 3629): no overlong forms, no surrogates (U+D800..U+DFFF), nothing
  * above U+10FFFF. WebSocket text messages (RFC 6455 §8.1) and close reasons must pass it.
  *
