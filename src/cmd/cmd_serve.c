@@ -95,6 +95,7 @@ static const serve_option_t serve_options[] = {
     {"store", "CINDER_STORE", "URL", "document store: sqlite:DIR or postgresql://user[:pw]@host:port/db (default sqlite:<--data>)", OPT_TEXT_NULL, SET(store_url), 0, 0},
     {"log-level", "CINDER_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off (default info)", OPT_LOG_LEVEL, SET(log_level), 0, 0},
     {"socket-path", "CINDER_SOCKET_PATH", "PATH", "Phoenix socket mount (default /socket)", OPT_PATH, SRV(socket_path), 0, 0},
+    {"yws-path", "CINDER_YWS_PATH", "PATH", "y-websocket endpoint: PATH/<name> serves document <name> (default /yjs; empty: off)", OPT_TEXT, SRV(yws_path), 0, 0},
     {"max-message", "CINDER_MAX_MESSAGE", "BYTES", "WebSocket message cap (default 8388608)", OPT_SIZE, SRV(max_message), 126, 1LL << 30},
     {"max-queue", "CINDER_MAX_QUEUE", "BYTES", "per-socket unsent bytes tolerated for --queue-grace (default 16777216)", OPT_SIZE, SRV(max_queue), 4096, 1LL << 32},
     {"max-queue-hard", "CINDER_MAX_QUEUE_HARD", "BYTES", "per-socket unsent bytes never exceeded (default 268435456)", OPT_SIZE, SRV(max_queue_hard), 4096, 1LL << 36},
@@ -312,6 +313,18 @@ static int serve_run(serve_settings_t *st) {
   rs.store = store_open(st->store_url ? st->store_url : st->data_dir, err, sizeof err);
   if (!rs.store) {
     log_error("cannot open the store: %s", err);
+    cluster_free(rs.cluster);
+    auth_free(auth);
+    return 1;
+  }
+  /* y-websocket clients join the documents under the first document topic prefix */
+  char yws_prefix[256];
+  snprintf(yws_prefix, sizeof yws_prefix, "%.*s", (int)strcspn(st->doc_prefixes, ","),
+           st->doc_prefixes);
+  st->server.yws_topic_prefix = yws_prefix;
+  if (st->server.yws_path[0] && st->server.yws_path[0] != '/') {
+    log_error("--yws-path must start with '/' (or be empty: off)");
+    store_close(rs.store);
     cluster_free(rs.cluster);
     auth_free(auth);
     return 1;

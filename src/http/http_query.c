@@ -144,3 +144,22 @@ json_t *http_query_parse(const char *q, size_t len) {
   free(scratch);
   return result;
 }
+
+long http_path_decode(const char *p, size_t len, char *out, size_t cap) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = p[i];
+    if (c == '%') {
+      if (i + 2 >= len) return -1;
+      int hi = hex(p[i + 1]), lo = hex(p[i + 2]);
+      if (hi < 0 || lo < 0) return -1;
+      c = (char)(hi * 16 + lo);
+      i += 2;
+    }
+    if (c == '\0' || o + 1 >= cap) return -1;
+    out[o++] = c;
+  }
+  if (!cap) return -1;
+  out[o] = '\0';
+  return (long)o;
+}

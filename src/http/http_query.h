@@ -28,6 +28,11 @@
  * valid UTF-8. q may be NULL when len is 0. */
 json_t *http_query_parse(const char *q, size_t len);
 
+/* A path segment percent-decoded (RFC 3986: %XX is a byte, '+' stays '+'), strictly: an invalid
+ * escape, a decoded NUL or a result that does not fit cap - 1 bytes fails. The decoded length
+ * (out NUL-terminated), or -1. UTF-8 validity is the caller's to check. */
+long http_path_decode(const char *p, size_t len, char *out, size_t cap);
+
 /* Decodes one www-form component (%XX and '+') into out, which has room for len bytes; returns
  * the decoded length. Invalid escapes are copied as they are. */
 size_t http_query_unescape(const char *s, size_t len, char *out);

@@ -376,9 +376,17 @@ static void conn_ws_message(conn_t *c, const ws_message_t *m) {
   case WS_OP_BINARY: {
     if (c->state != CONN_WS || !c->phx) return; /* closing: data is ignored */
     c->in_phx = true;
-    uint16_t code = m->opcode == WS_OP_TEXT
-                        ? phx_socket_handle_text(c->phx, (const char *)m->data, m->len)
-                        : phx_socket_handle_binary(c->phx, m->data, m->len);
+    uint16_t code;
+    if (c->phx->vsn == PHX_RAW) /* y-websocket: bare y-protocols messages, in binary frames */
+      code = m->opcode == WS_OP_BINARY ? phx_socket_handle_raw(c->phx, m->data, m->len)
+                                       : WS_CLOSE_UNSUPPORTED;
+    else if (m->opcode == WS_OP_TEXT)
+      code = phx_socket_handle_text(c->phx, (const char *)m->data, m->len);
+    else
+      code = phx_socket_handle_binary(c->phx, m->data, m->len);
+    if (code && c->phx->vsn == PHX_RAW)
+      log_info("conn %s: y-websocket: %s; closing with %u", c->peer,
+               code == WS_CLOSE_UNSUPPORTED ? "text frame" : "no document joined", code);
     c->in_phx = false;
     if (code) conn_ws_close(c, code, code == WS_CLOSE_INVALID_DATA ? "malformed message"
                                                                    : "unsupported message");

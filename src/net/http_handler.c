@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/utf8.h"
 #include "http/http_query.h"
 #include "net/auth_gate.h"
 #include "net/conn.h"
@@ -129,8 +130,10 @@ bool http_origin_check(conn_t *c, const http_request_t *req) {
 }
 
 /* The Phoenix WebSocket endpoint (spec §1.3): validate the upgrade, negotiate vsn and the
- * sub-protocol, answer 101 and hand the connection to a Phoenix socket. */
-static void http_upgrade(conn_t *c, const http_request_t *req) {
+ * sub-protocol, answer 101 and hand the connection to a Phoenix socket. With yws_topic, the
+ * y-websocket endpoint instead: no sub-protocol, no vsn, a socket of bare y-protocols messages
+ * (PHX_RAW) that joins that one document topic at once. */
+static void http_upgrade(conn_t *c, const http_request_t *req, const char *yws_topic) {
   worker_t *w = c->w;
   if (!http_origin_check(c, req)) {
     http_respond(c, 403, NULL, "", 0, NULL, false); /* as Phoenix: 403, empty body */
@@ -147,7 +150,8 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
   /* A client that offered sub-protocols accepts the upgrade only if we select one of them;
    * "phoenix" is the only one we speak. */
   const http_header_t *proto = http_header_find(req, "sec-websocket-protocol");
-  if (proto && !hs.offers_phoenix && (!hs.auth_token || memchr(proto->value, ',', proto->value_len))) {
+  if (!yws_topic && proto && !hs.offers_phoenix &&
+      (!hs.auth_token || memchr(proto->value, ',', proto->value_len))) {
     log_info("conn %s: upgrade refused: no supported sub-protocol offered", c->peer);
     ws_handshake_free(&hs);
     http_respond_error(c, 403, "unsupported sub-protocol");
@@ -160,7 +164,7 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
     http_respond_error(c, 400, "malformed query string");
     return;
   }
-  int vsn = phx_vsn_from_params(params);
+  int vsn = yws_topic ? (int)PHX_RAW : phx_vsn_from_params(params);
   if (vsn < 0) {
     ws_handshake_free(&hs);
     json_decref(params);
@@ -192,7 +196,8 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
   buf_printf(&b,
              "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
              "Sec-WebSocket-Accept: %s\r\n%sX-Cinder-Worker: %d\r\n\r\n",
-             accept, hs.offers_phoenix ? "Sec-WebSocket-Protocol: phoenix\r\n" : "", w->id);
+             accept, hs.offers_phoenix && !yws_topic ? "Sec-WebSocket-Protocol: phoenix\r\n" : "",
+             w->id);
   frame_t *f = frame_from_buf(&b, 0);
   conn_send(c, f);
   frame_unref(f);
@@ -205,6 +210,25 @@ static void http_upgrade(conn_t *c, const http_request_t *req) {
   if (claims) phx_socket_set_auth(s, claims);
   conn_ws_start(c, s);
   log_debug("conn %s: WebSocket open (vsn %d)", c->peer, vsn);
+  if (yws_topic && !phx_socket_join_raw(s, yws_topic)) {
+    log_info("conn %s: y-websocket join of '%s' refused; closing with 1008", c->peer, yws_topic);
+    conn_ws_close(c, WS_CLOSE_POLICY, "join refused");
+  }
+}
+
+/* <yws_path>/<name>: the document's topic (yws_topic_prefix + the decoded name) into topic;
+ * false when the path is not the endpoint's or the name is empty or not valid. */
+static bool http_yws_topic(const server_config_t *cfg, const http_request_t *req, char *topic,
+                           size_t cap) {
+  size_t bl = cfg->yws_path ? strlen(cfg->yws_path) : 0;
+  if (!bl || req->path_len <= bl + 1 || memcmp(req->path, cfg->yws_path, bl) ||
+      req->path[bl] != '/')
+    return false;
+  size_t pl = strlen(cfg->yws_topic_prefix);
+  if (pl >= cap) return false;
+  memcpy(topic, cfg->yws_topic_prefix, pl);
+  long n = http_path_decode(req->path + bl + 1, req->path_len - bl - 1, topic + pl, cap - pl);
+  return n > 0 && utf8_valid((const uint8_t *)topic + pl, (size_t)n);
 }
 
 /* Matches "<base>/<suffix>" with an optional trailing slash. */
@@ -223,7 +247,23 @@ static void http_dispatch(conn_t *c, const http_request_t *req, const char *body
       http_respond(c, 400, NULL, "", 0, NULL, false); /* as Phoenix: 400, empty body */
       return;
     }
-    http_upgrade(c, req);
+    http_upgrade(c, req, NULL);
+    return;
+  }
+  char yws_topic[1024];
+  if (cfg->yws_path && *cfg->yws_path && req->path_len > strlen(cfg->yws_path) &&
+      !memcmp(req->path, cfg->yws_path, strlen(cfg->yws_path)) &&
+      req->path[strlen(cfg->yws_path)] == '/') {
+    if (!http_method_is(req, "GET")) {
+      http_respond_error(c, 405, "method not allowed");
+      return;
+    }
+    if (!http_yws_topic(cfg, req, yws_topic, sizeof yws_topic)) {
+      log_info("conn %s: y-websocket: bad document name in the path", c->peer);
+      http_respond_error(c, 400, "bad document name");
+      return;
+    }
+    http_upgrade(c, req, yws_topic);
     return;
   }
   if (http_path_is(req, cfg->socket_path, "/longpoll")) {

@@ -25,6 +25,8 @@ void server_config_defaults(server_config_t *cfg) {
   cfg->port = 4000;
   cfg->workers = 0;
   cfg->socket_path = "/socket";
+  cfg->yws_path = "/yjs";
+  cfg->yws_topic_prefix = "y_doc_room:";
   cfg->max_message = 8u << 20;
   cfg->max_queue = 16u << 20;
   cfg->max_queue_hard = (size_t)256 << 20;

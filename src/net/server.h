@@ -38,6 +38,11 @@ typedef struct server_config {
   int port;                   /* 0: pick a free port (logged at start) */
   int workers;                /* 0: one per CPU */
   const char *socket_path;    /* Phoenix socket mount, default "/socket" */
+  /* The y-websocket endpoint: <yws_path>/<name> serves document <name> (joined as the topic
+   * yws_topic_prefix<name>, the same document a y-phoenix-channel client of that name edits).
+   * Default "/yjs"; empty: off. */
+  const char *yws_path;
+  const char *yws_topic_prefix;
   size_t max_message;         /* WebSocket frame/message cap (1009 above it) */
   /* A socket's unsent output: over max_queue for longer than queue_grace_ms, or ever over
    * max_queue_hard, and the client is judged not to read (closed with 1013). One big message

@@ -111,7 +111,8 @@ void phx_channel_reply_error(phx_channel_t *ch, const phx_msg_t *msg, const char
 
 void phx_channel_reply_binary(phx_channel_t *ch, const phx_msg_t *msg, const char *status,
                               const uint8_t *data, size_t len) {
-  if (ch->socket->vsn != PHX_V2) return; /* V1 clients cannot send or receive binary */
+  /* V1 clients cannot send or receive binary; a y-websocket client has no replies */
+  if (ch->socket->vsn != PHX_V2) return;
   buf_t b = BUF_INIT;
   frame_buf_begin(&b);
   if (phx_encode_binary_reply(&b, ch->reply_join_ref, msg->ref, ch->topic, status, data, len)) {
@@ -134,6 +135,13 @@ void phx_channel_push(phx_channel_t *ch, const char *event, const json_t *payloa
 
 void phx_channel_push_binary(phx_channel_t *ch, const char *event, const uint8_t *data,
                              size_t len) {
+  if (ch->socket->vsn == PHX_RAW) { /* the y-protocols message itself */
+    buf_t raw = BUF_INIT;
+    frame_buf_begin(&raw);
+    buf_append(&raw, data, len);
+    phx_channel_send(ch, &raw, WS_OP_BINARY);
+    return;
+  }
   if (ch->socket->vsn != PHX_V2) return;
   buf_t b = BUF_INIT;
   frame_buf_begin(&b);

@@ -126,6 +126,7 @@ phx_broadcast_t *phx_broadcast_new(const char *topic, const char *event, bool bi
   bc->binary = binary;
   bc->frame_v2 = phx_frame_finish(&b, binary ? WS_OP_BINARY : WS_OP_TEXT);
   atomic_init(&bc->frame_v1, NULL);
+  atomic_init(&bc->frame_raw, NULL);
   if (!binary) bc->payload_json = xstrndup(payload, len);
   bc->payload_len = len;
   return bc;
@@ -147,14 +148,36 @@ void phx_broadcast_unref(phx_broadcast_t *bc) {
   if (!bc || atomic_fetch_sub_explicit(&bc->refs, 1, memory_order_acq_rel) != 1) return;
   frame_unref(bc->frame_v2);
   frame_unref(atomic_load(&bc->frame_v1));
+  frame_unref(atomic_load(&bc->frame_raw));
   free(bc->topic);
   free(bc->event);
   free(bc->payload_json);
   free(bc);
 }
 
+/* Built once per broadcast by the first worker that needs it; a CAS publishes it to the others. */
+static frame_t *phx_broadcast_lazy(_Atomic(frame_t *) *slot, frame_t *mine) {
+  frame_t *expected = NULL;
+  if (atomic_compare_exchange_strong_explicit(slot, &expected, mine, memory_order_acq_rel,
+                                              memory_order_acquire))
+    return mine;
+  frame_unref(mine); /* another worker got there first */
+  return expected;
+}
+
 frame_t *phx_broadcast_frame(phx_broadcast_t *bc, int vsn) {
   if (vsn == PHX_V2) return bc->frame_v2;
+  if (vsn == PHX_RAW) {
+    if (!bc->binary) return NULL;
+    frame_t *f = atomic_load_explicit(&bc->frame_raw, memory_order_acquire);
+    if (f) return f;
+    size_t len;
+    const void *payload = phx_broadcast_payload(bc, &len);
+    buf_t b = BUF_INIT;
+    frame_buf_begin(&b);
+    buf_append(&b, payload, len);
+    return phx_broadcast_lazy(&bc->frame_raw, phx_frame_finish(&b, WS_OP_BINARY));
+  }
   if (bc->binary) return NULL; /* V1 has no binary frames */
   frame_t *f = atomic_load_explicit(&bc->frame_v1, memory_order_acquire);
   if (f) return f;

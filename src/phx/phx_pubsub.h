@@ -30,6 +30,7 @@ typedef struct phx_broadcast {
   uint64_t from_id;
   frame_t *frame_v2;         /* V2 JSON text frame, or kind-2 binary frame */
   _Atomic(frame_t *) frame_v1; /* V1 JSON text frame, built on first use; never for binary */
+  _Atomic(frame_t *) frame_raw; /* PHX_RAW: the payload alone in a binary frame, on first use */
   char *payload_json;        /* kept for the lazy V1 encoding (JSON broadcasts only) */
   size_t payload_len;        /* of payload_json, or of the binary payload (frame_v2's tail) */
 } phx_broadcast_t;
@@ -109,7 +110,8 @@ phx_broadcast_t *phx_broadcast_new(const char *topic, const char *event, bool bi
                                    const void *payload, size_t len);
 phx_broadcast_t *phx_broadcast_ref(phx_broadcast_t *bc);
 void phx_broadcast_unref(phx_broadcast_t *bc);
-/* The frame for a serializer version (1 or 2); NULL when there is none (binary for V1). */
+/* The frame for a serializer version (1, 2 or PHX_RAW); NULL when there is none (binary for V1,
+ * text for PHX_RAW). */
 frame_t *phx_broadcast_frame(phx_broadcast_t *bc, int vsn);
 
 /* The payload as given to phx_broadcast_new: the JSON text, or the binary bytes. */

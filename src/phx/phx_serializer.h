@@ -19,7 +19,10 @@
 
 #include "core/buf.h"
 
-typedef enum { PHX_V1 = 1, PHX_V2 = 2 } phx_vsn_t;
+/* PHX_RAW is not a Phoenix serializer: a socket of the y-websocket protocol (issue 14), one
+ * channel joined by the server, whose client reads and writes bare y-protocols messages in binary
+ * frames. Only binary pushes (their payload) and binary broadcasts (theirs) reach it. */
+typedef enum { PHX_V1 = 1, PHX_V2 = 2, PHX_RAW = 3 } phx_vsn_t;
 
 /* Errors, returned as negative ints; phx_strerror() names them. */
 enum {

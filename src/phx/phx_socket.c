@@ -63,6 +63,9 @@ phx_socket_t *phx_socket_new(phx_pubsub_t *ps, phx_transport_t *t, phx_vsn_t vsn
 
 void phx_socket_send(phx_socket_t *s, frame_t *f) {
   if (s->closed) return;
+  /* A y-websocket client reads binary y-protocols messages only: replies, presence and other
+   * text pushes are Phoenix's, not its. */
+  if (s->vsn == PHX_RAW && (f->data[0] & 0x0F) == WS_OP_TEXT) return;
   PHX_COUNT(s->pubsub->frames_out, 1);
   s->transport->send(s->transport, f);
 }
@@ -103,9 +106,16 @@ static void phx_send_reply(phx_socket_t *s, const json_t *join_ref, const json_t
   phx_send_reply_len(s, join_ref, ref, topic, status, response, strlen(response));
 }
 
-/* phx_close / phx_error carry the join_ref stored at join in both ref positions (spec §4.8). */
+/* phx_close / phx_error carry the join_ref stored at join in both ref positions (spec §4.8).
+ * A y-websocket socket has nothing but its one channel: its connection closes instead (1011 when
+ * the channel crashed, e.g. the document cannot be served: the client reconnects later). */
 static void phx_send_exit(phx_socket_t *s, const json_t *join_ref, const char *topic,
                           bool crashed) {
+  if (s->vsn == PHX_RAW) {
+    s->transport->close(s->transport, crashed ? WS_CLOSE_INTERNAL : WS_CLOSE_NORMAL,
+                        crashed ? "document unavailable" : "closed");
+    return;
+  }
   static const char close_payload[] = "{}";
   static const char error_payload[] = "{\"reason\":\"channel_crash\"}";
   const char *payload = crashed ? error_payload : close_payload;
@@ -519,5 +529,36 @@ uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t l
   }
   if (phx_refs_admit(s, &m)) phx_dispatch(s, &m);
   phx_msg_free(&m);
+  return 0;
+}
+
+/* --- y-websocket sockets (PHX_RAW) ------------------------------------------------------------- */
+
+bool phx_socket_join_raw(phx_socket_t *s, const char *topic) {
+  char *t = xstrdup(topic);
+  phx_msg_t m = {0};
+  m.topic = t;
+  m.event = (char *)"phx_join";
+  m.join_ref = json_string("1");
+  m.ref = json_string("1");
+  m.payload = json_object();
+  phx_dispatch(s, &m);
+  json_decref(m.join_ref);
+  json_decref(m.ref);
+  json_decref(m.payload);
+  bool joined = phx_socket_find(s, t) != NULL;
+  free(t);
+  return joined;
+}
+
+uint16_t phx_socket_handle_raw(phx_socket_t *s, const uint8_t *data, size_t len) {
+  if (!s->nchannels) return WS_CLOSE_POLICY; /* its one channel ended */
+  phx_msg_t m = {0};
+  m.topic = s->channels[0]->topic;
+  m.event = (char *)"yjs";
+  m.binary = true;
+  m.bin = data;
+  m.bin_len = len;
+  phx_dispatch(s, &m);
   return 0;
 }

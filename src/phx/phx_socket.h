@@ -90,6 +90,12 @@ uint16_t phx_socket_handle_binary(phx_socket_t *s, const uint8_t *data, size_t l
 
 /* The connect params (the query string, parsed Plug-style). Borrowed. */
 json_t *phx_socket_params(phx_socket_t *s);
+/* A y-websocket socket (PHX_RAW) has one channel, joined by the server as soon as it opens, as its
+ * client would join it (access control included); whether the join succeeded. */
+bool phx_socket_join_raw(phx_socket_t *s, const char *topic);
+/* A binary message of a y-websocket client: a "yjs" push on its channel. A close code when the
+ * socket has no channel left; 0 otherwise. */
+uint16_t phx_socket_handle_raw(phx_socket_t *s, const uint8_t *data, size_t len);
 /* The claims of the token the socket was let in with (takes ownership); checked on every join
  * (channels) and push (write). */
 void phx_socket_set_auth(phx_socket_t *s, auth_claims_t *claims);
