@@ -11,6 +11,8 @@
 #include "api/metrics.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/utf8.h"
+#include "docs/shared_doc.h"
 #include "http/http_query.h"
 #include "net/conn.h"
 #include "net/http_handler.h"
@@ -206,6 +208,107 @@ static void api_wait_end(api_wait_t *wait, json_t *o) {
   json_decref(o);
 }
 
+/* --- /api/docs/<name>[/update]: read and write a document without a WebSocket --------------------- */
+
+typedef struct api_doc {
+  api_wait_t wait;
+} api_doc_t;
+
+static void api_doc_done(void *ctx, doc_api_result_t *r) {
+  api_doc_t *a = ctx;
+  conn_t *c = r ? worker_find_conn(a->wait.w, a->wait.conn_id) : NULL;
+  if (c && c->state == CONN_HTTP) {
+    http_respond(c, r->status, r->binary ? "application/octet-stream" : "application/json",
+                 (const char *)r->body, r->len, "Cache-Control: no-store\r\n", a->wait.keep_alive);
+    conn_resume(c);
+  }
+  free(a);
+}
+
+/* Standard or URL-safe base64, padding optional; -1 when malformed. */
+static long api_base64_decode(const char *in, size_t len, uint8_t *out, size_t cap) {
+  uint32_t acc = 0;
+  int bits = 0;
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char ch = in[i];
+    int v = ch >= 'A' && ch <= 'Z' ? ch - 'A' : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+            : ch >= '0' && ch <= '9' ? ch - '0' + 52 : ch == '+' || ch == '-' ? 62
+            : ch == '/' || ch == '_' ? 63 : ch == '=' ? -2 : -1;
+    if (v == -2) break;
+    if (v < 0) return -1;
+    acc = acc << 6 | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (o >= cap) return -1;
+      out[o++] = (uint8_t)(acc >> bits);
+    }
+  }
+  return (long)o;
+}
+
+static void api_docs_one(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                         void *arg) {
+  const api_t *api = arg;
+  if (!api_authorized(api, c, req)) return;
+  static const char base[] = "/api/docs/";
+  const char *rest = req->path + sizeof base - 1;
+  size_t rest_len = req->path_len - (sizeof base - 1);
+  bool update = rest_len > 7 && !memcmp(rest + rest_len - 7, "/update", 7);
+  if (update) rest_len -= 7;
+  char name[1024];
+  long n = http_path_decode(rest, rest_len, name, sizeof name);
+  if (n <= 0 || !utf8_valid((const uint8_t *)name, (size_t)n) || memchr(name, '/', (size_t)n)) {
+    log_info("api: document request with a bad name");
+    http_respond_error(c, 400, "bad document name");
+    return;
+  }
+  doc_api_op_t op;
+  uint8_t *data = NULL;
+  size_t data_len = 0;
+  if (!update && http_method_is(req, "GET")) {
+    op = DOC_API_JSON;
+  } else if (!update && http_method_is(req, "DELETE")) {
+    op = DOC_API_DELETE;
+  } else if (update && http_method_is(req, "GET")) {
+    op = DOC_API_STATE;
+    json_t *q = req->query ? http_query_parse(req->query, req->query_len) : NULL;
+    const char *sv = json_string_value(json_object_get(q, "sv"));
+    if (sv) {
+      size_t cap = strlen(sv);
+      data = xmalloc(cap + 1);
+      long m = api_base64_decode(sv, cap, data, cap + 1);
+      if (m < 0) {
+        free(data);
+        json_decref(q);
+        log_info("api: document %s: sv is not base64", name);
+        http_respond_error(c, 400, "sv must be a base64 state vector");
+        return;
+      }
+      data_len = (size_t)m;
+    }
+    json_decref(q);
+  } else if (update && http_method_is(req, "POST")) {
+    op = DOC_API_APPLY;
+    data = (uint8_t *)body;
+    data_len = len;
+    if (!len) {
+      log_info("api: document %s: empty update", name);
+      http_respond_error(c, 400, "the body must be a Yjs update (v1)");
+      return;
+    }
+  } else {
+    log_info("api: %.*s on a document refused", (int)req->method_len, req->method);
+    http_respond_error(c, 405, "method not allowed");
+    return;
+  }
+  api_doc_t *a = xcalloc(1, sizeof *a);
+  api_wait_begin(c, req, &a->wait);
+  shared_doc_api(&c->w->ctx, name, op, data, data_len, api_doc_done, a);
+  if (op == DOC_API_STATE) free(data);
+}
+
 /* --- GET /api/presence?topic=T ------------------------------------------------------------------ */
 
 typedef struct api_presence {
@@ -375,5 +478,6 @@ void api_register(server_t *srv, api_t *api) {
   server_route_add(srv, "/api/topics", api_topics, api);
   server_route_add(srv, "/api/presence", api_presence, api);
   server_route_add(srv, "/api/disconnect", api_disconnect, api);
+  server_route_add(srv, "/api/docs/*", api_docs_one, api);
   server_route_add(srv, "/metrics", api_metrics, api);
 }

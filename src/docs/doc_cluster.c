@@ -141,7 +141,8 @@ static void doc_go_remote(shared_doc_t *d, uint64_t owner) {
   d->pending_tail = &d->pending;
   for (doc_msg_t *next; m; m = next) {
     next = m->next;
-    if (!m->from.node) doc_cluster_forward(d, &m->from, m->data, m->len);
+    if (m->api) doc_api_refuse(d->docs, m->api, 409, "the document is served by another node");
+    else if (!m->from.node) doc_cluster_forward(d, &m->from, m->data, m->len);
     free(m->data);
     free(m);
   }
@@ -233,6 +234,8 @@ static void doc_on_lease(task_ctx_t *ctx, const char *name, int result, uint64_t
   uv_timer_start(&d->lease_timer, doc_on_lease_timer, DOC_LEASE_RENEW_MS, DOC_LEASE_RENEW_MS);
   doc_start_load(d);
 }
+
+void doc_cluster_acquire(shared_doc_t *d) { doc_lease_ask(d); }
 
 /* --- this node's channels ------------------------------------------------------------------------ */
 

@@ -41,6 +41,7 @@ typedef struct doc_msg {
   doc_chan_t from;
   uint8_t *data;
   size_t len;
+  struct doc_api_op *api; /* not a channel's message: an HTTP API operation (doc_api.c) */
 } doc_msg_t;
 
 /* The lifecycle of a document, one state at a time:
@@ -168,7 +169,7 @@ void doc_process(shared_doc_t *d, const doc_chan_t *from, const uint8_t *data, s
  * `from` (NULL: nobody). */
 void doc_broadcast(shared_doc_t *d, const uint8_t *payload, size_t len, const doc_chan_t *from);
 /* Queue a message until the document is loaded or its owner known. Takes data. */
-void doc_queue_pending(shared_doc_t *d, const doc_chan_t *from, uint8_t *data, size_t len);
+doc_msg_t *doc_queue_pending(shared_doc_t *d, const doc_chan_t *from, uint8_t *data, size_t len);
 /* Start the unload delay (the last subscriber left). */
 void doc_schedule_unload(shared_doc_t *d);
 /* It stops counting against max_docs (its unload started, or it left the registry). */
@@ -236,9 +237,18 @@ typedef enum { DOC_TASK_JOIN, DOC_TASK_MESSAGE, DOC_TASK_LEAVE } doc_task_kind_t
 void doc_task_post(const task_poster_t *poster, doc_task_kind_t kind, const char *name,
                    const char *topic, const doc_chan_t *from, const uint8_t *data, size_t len);
 
+/* --- doc_api.c: the HTTP document API ---------------------------------------------------------- */
+/* Run (the document is loaded) or answer without running (DOC_REMOTE: 409; gone: 503). */
+void doc_api_run(shared_doc_t *d, struct doc_api_op *op);
+void doc_api_refuse(shared_docs_t *docs, struct doc_api_op *op, int status, const char *why);
+/* An update from the API, applied as an edit of no channel: 0, or -1 with the reason in why. */
+int doc_apply_external(shared_doc_t *d, const uint8_t *u, size_t len, char *why, size_t why_cap);
+
 /* --- doc_cluster.c: documents across nodes ----------------------------------------------------- */
 /* Whether documents are shared with other nodes (a cluster over a shared store). */
 bool doc_clustered(const shared_docs_t *docs);
+/* Ask for the document's lease (a DOC_ACQUIRING entry without a channel: the HTTP API's). */
+void doc_cluster_acquire(shared_doc_t *d);
 /* A channel of this node joins a document not served here: find its owner (or become it). */
 void doc_cluster_join(shared_docs_t *docs, const char *name, const char *topic,
                       const doc_chan_t *from);

@@ -4,6 +4,7 @@
 #include "docs/shared_doc.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,7 @@ static void doc_on_handle_closed(uv_handle_t *h) {
 void doc_drop_pending(shared_doc_t *d) {
   for (doc_msg_t *m = d->pending, *next; m; m = next) {
     next = m->next;
+    if (m->api) doc_api_refuse(d->docs, m->api, 503, "the document could not be loaded");
     free(m->data);
     free(m);
   }
@@ -120,14 +122,16 @@ void doc_drop_pending(shared_doc_t *d) {
   d->pending_tail = &d->pending;
 }
 
-void doc_queue_pending(shared_doc_t *d, const doc_chan_t *from, uint8_t *data, size_t len) {
+doc_msg_t *doc_queue_pending(shared_doc_t *d, const doc_chan_t *from, uint8_t *data, size_t len) {
   doc_msg_t *m = xmalloc(sizeof *m);
   m->next = NULL;
+  m->api = NULL;
   m->from = *from;
   m->data = data;
   m->len = len;
   *d->pending_tail = m;
   d->pending_tail = &m->next;
+  return m;
 }
 
 void doc_run_pending(shared_doc_t *d) {
@@ -136,7 +140,8 @@ void doc_run_pending(shared_doc_t *d) {
   d->pending_tail = &d->pending;
   while (m) {
     doc_msg_t *next = m->next;
-    doc_process(d, &m->from, m->data, m->len);
+    if (m->api) doc_api_run(d, m->api);
+    else doc_process(d, &m->from, m->data, m->len);
     free(m->data);
     free(m);
     m = next;
@@ -408,9 +413,23 @@ static bool doc_size_allows(shared_doc_t *d, size_t len) {
   return d->size <= max && len <= max - d->size;
 }
 
+/* Apply an update from a channel (from) or from the API (from NULL: the reason goes to why). */
+static int doc_apply(shared_doc_t *d, const doc_chan_t *from, const uint8_t *u, size_t len,
+                     char *why, size_t why_cap);
+
 static void doc_apply_update(shared_doc_t *d, const doc_chan_t *from, const uint8_t *u,
                              size_t len) {
-  uint64_t channel_id = from->id;
+  char why[200];
+  doc_apply(d, from, u, len, why, sizeof why);
+}
+
+int doc_apply_external(shared_doc_t *d, const uint8_t *u, size_t len, char *why, size_t why_cap) {
+  return doc_apply(d, NULL, u, len, why, why_cap);
+}
+
+static int doc_apply(shared_doc_t *d, const doc_chan_t *from, const uint8_t *u, size_t len,
+                     char *why, size_t why_cap) {
+  uint64_t channel_id = from ? from->id : 0;
   uint8_t *event = NULL;
   size_t event_len = 0;
   yjs_error err = {0};
@@ -419,14 +438,16 @@ static void doc_apply_update(shared_doc_t *d, const doc_chan_t *from, const uint
              "update %zu > --max-doc-bytes %zu)",
              d->name, (unsigned long long)channel_id, d->size_exact ? "" : "about ", d->size,
              len, d->docs->cfg->max_doc_bytes);
-    doc_reply_error(d, from, "document too large");
-    return;
+    if (from) doc_reply_error(d, from, "document too large");
+    snprintf(why, why_cap, "document too large");
+    return -1;
   }
   if (yjs_doc_apply_update_v1_event(d->ydoc, u, len, &event, &event_len, &err) < 0) {
     log_warn("doc %s: update from channel %llu refused: %s", d->name,
              (unsigned long long)channel_id, err.msg);
-    doc_reply_error(d, from, "malformed update");
-    return;
+    if (from) doc_reply_error(d, from, "malformed update");
+    snprintf(why, why_cap, "malformed update: %s", err.msg);
+    return -1;
   }
   /* Pending structs are held too, but are in no event yet: count the whole update for them. */
   size_t grown = event_len;
@@ -435,7 +456,7 @@ static void doc_apply_update(shared_doc_t *d, const doc_chan_t *from, const uint
     d->size += grown;
     d->size_exact = false;
   }
-  if (!event) return; /* nothing new */
+  if (!event) return 0; /* nothing new */
   d->updates_applied++;
   DOCS_COUNT(d->docs, updates);
   buf_t msg = BUF_INIT;
@@ -444,6 +465,7 @@ static void doc_apply_update(shared_doc_t *d, const doc_chan_t *from, const uint
   buf_free(&msg);
   doc_persist(d, event, event_len);
   yjs_free(event);
+  return 0;
 }
 
 void doc_process(shared_doc_t *d, const doc_chan_t *from, const uint8_t *data, size_t len) {

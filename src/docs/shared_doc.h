@@ -107,6 +107,27 @@ void shared_doc_message(task_ctx_t *from, const char *name, uint64_t channel_id,
 void shared_doc_leave(task_ctx_t *from, const char *name, uint64_t channel_id);
 
 /* --- reading ---------------------------------------------------------------------------------- */
+/* --- the HTTP document API (issue 14): a server-side reader and writer -------------------------
+ * An operation on a document, from any worker: run by the document's worker once the document is
+ * loaded (a cold one is loaded, served, and unloaded again after the unload delay, as when its
+ * last client leaves); done runs on the asking worker with an HTTP status, a body (JSON, or an
+ * update for STATE) and, on failure, a reason. In a cluster, a document owned by another node
+ * answers 409 with that node. */
+typedef enum {
+  DOC_API_JSON,   /* the content as JSON (yjs_doc_to_json) */
+  DOC_API_STATE,  /* the full state, or (data: a state vector) what a peer with it lacks */
+  DOC_API_APPLY,  /* data: an update v1, applied as an edit: broadcast to every client, stored */
+  DOC_API_DELETE, /* its clients get yjs_server_down, its entries are deleted */
+} doc_api_op_t;
+typedef struct doc_api_result {
+  int status;        /* HTTP */
+  bool binary;       /* body is an update (application/octet-stream), else JSON */
+  uint8_t *body;     /* malloc'd; the callee takes it */
+  size_t len;
+} doc_api_result_t;
+void shared_doc_api(task_ctx_t *from, const char *name, doc_api_op_t op, const uint8_t *data,
+                    size_t len, void (*done)(void *ctx, doc_api_result_t *r), void *ctx);
+
 /* Counters of one worker's documents (its service state; NULL gives zeros), from any thread. */
 typedef struct shared_docs_stats {
   long open;

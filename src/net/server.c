@@ -132,6 +132,13 @@ const http_route_t *server_route_find(const server_t *srv, const char *path, siz
   for (size_t i = 0; i < srv->nroutes; i++)
     if (strlen(srv->routes[i].path) == len && !memcmp(srv->routes[i].path, path, len))
       return &srv->routes[i];
+  /* "<prefix>/" and a star: everything below the prefix (the handler reads the rest) */
+  for (size_t i = 0; i < srv->nroutes; i++) {
+    size_t n = strlen(srv->routes[i].path);
+    if (n >= 2 && srv->routes[i].path[n - 1] == '*' && len > n - 1 &&
+        !memcmp(srv->routes[i].path, path, n - 1))
+      return &srv->routes[i];
+  }
   return NULL;
 }
 

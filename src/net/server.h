@@ -121,7 +121,8 @@ void server_free(server_t *srv);
 
 /* --- registration, before server_run ------------------------------------------------------- */
 phx_router_t *server_router(server_t *srv);
-/* A handler for an exact path (any method; the handler checks it); arg is passed to it. */
+/* A handler for an exact path (any method; the handler checks it); arg is passed to it. A path
+ * ending in "/" followed by a star takes everything below it (exact paths are matched first). */
 void server_route_add(server_t *srv, const char *path, http_route_fn fn, void *arg);
 const http_route_t *server_route_find(const server_t *srv, const char *path, size_t len);
 /* Every worker hosts the service, started with arg. */
