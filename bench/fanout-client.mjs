@@ -1,8 +1,9 @@
 // Client process of bench/fanout.mjs (run by it, not by hand). Raw y-protocols clients over `ws`
-// for three servers, so that every server gets byte-identical work and the client side costs the
-// same: cinder (Phoenix V2 binary frames on `y_doc_room:*`), the y-websocket server (one
-// y-protocols message per frame, room = URL path) and Hocuspocus 2 (each message prefixed by the
-// document name, an auth message first).
+// for three protocols, so that every server gets byte-identical work and the client side costs
+// the same: cinder (Phoenix V2 binary frames on `y_doc_room:*`), the y-websocket server (one
+// y-protocols message per frame, room = URL path; also cinder's y-websocket endpoint, server
+// `cinder-yws`: the same bytes both ways, only the URL differs, `<ywsPath>/<doc>`) and
+// Hocuspocus 2 (each message prefixed by the document name, an auth message first).
 //
 // Roles (argv[2] is a JSON config; one JSON line per event on stdout, commands on stdin):
 //   readers  — opens `clients` connections to each doc, syncs each (step 1 → step 2), prints
@@ -106,7 +107,14 @@ const adapters = {
     wrap(c, msg) { return Buffer.concat([c.prefix, msg]); },
   },
 };
+// cinder's y-websocket endpoint (`ws://HOST:PORT/yjs/<doc>`, the path from cfg.ywsPath): the
+// y-websocket adapter itself, only its URL differs.
+adapters['cinder-yws'] = {
+  ...adapters['y-websocket'],
+  url: (doc, port) => `ws://127.0.0.1:${port}${cfg.ywsPath ?? '/yjs'}/${encodeURIComponent(doc)}`,
+};
 const A = adapters[cfg.server];
+if (!A) throw new Error(`fanout-client: unknown server ${cfg.server}`);
 
 // Opens a synced connection (to `port`); onUpdate(conn) for each update message afterwards.
 function connect(doc, onUpdate = () => {}, port = cfg.port) {

@@ -4,9 +4,18 @@
 // same machine, clients in separate processes from the server, 127.0.0.1 only. Results go to the
 // "Document rooms" section of BENCHMARKS.md (by hand).
 //
+// Servers (--servers, comma separated; all four by default):
+//   cinder       build/cinder serve (--workers, a throwaway --data), clients on the Phoenix socket
+//                (/socket/websocket, V2 binary pushes on y_doc_room:<doc>);
+//   cinder-yws   the same binary started the same way, clients on its y-websocket endpoint
+//                (ws://127.0.0.1:PORT/yjs/<doc>, cinder's default --yws-path) sending exactly the
+//                bytes they send to the y-websocket server: a direct comparison with it;
+//   y-websocket  node_modules/y-websocket/bin/server.cjs (y-websocket 2.x), ws://127.0.0.1:PORT/<doc>;
+//   hocuspocus   bench/peers/hocuspocus-server.mjs (Hocuspocus 2).
+//
 //   node bench/fanout.mjs [--docs 20] [--clients 25] [--updates 200] [--size 8] [--reps 3]
 //                         [--latency 2000] [--reader-procs 2] [--workers 2]
-//                         [--servers cinder,y-websocket,hocuspocus] [--json]
+//                         [--servers cinder,cinder-yws,y-websocket,hocuspocus] [--json]
 //                         [--nodes 1] [--poll-ms 5]
 //
 // Fan-out: `clients` reader connections per doc (split over `reader-procs` processes) and one
@@ -62,7 +71,7 @@ const cfg = {
   latency: Number(opt('latency', 2000)),
   readerProcs: Number(opt('reader-procs', 2)),
   workers: Number(opt('workers', 2)),
-  servers: opt('servers', 'cinder,y-websocket,hocuspocus').split(','),
+  servers: opt('servers', 'cinder,cinder-yws,y-websocket,hocuspocus').split(','),
   cinder: opt('cinder', process.env.CINDER_BIN || join(root, 'build/cinder')),
   nodes: Number(opt('nodes', 1)),
   pollMs: Number(opt('poll-ms', 5)),
@@ -70,6 +79,8 @@ const cfg = {
 };
 const CLUSTER = cfg.nodes > 1; // --nodes N: cinder single (SQLite) and cinder-cluster (PostgreSQL)
 const COMPACT_THRESHOLD = 400; // cinder's default --compact-threshold
+const YWS_PATH = '/yjs'; // cinder's default --yws-path: cinder-yws clients connect to YWS_PATH/<doc>
+const isCinder = (kind) => kind === 'cinder' || kind === 'cinder-yws'; // build/cinder, one node
 const exec = promisify(execFile);
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -144,7 +155,7 @@ function waitLine(proc, re, what) {
 
 async function startServer(kind) {
   let proc; let port; let data = null;
-  if (kind === 'cinder') {
+  if (isCinder(kind)) { // cinder-yws: the same server, started the same way
     data = mkdtempSync(join(tmpdir(), 'cinder-bench-'));
     liveDirs.add(data);
     proc = spawn(cfg.cinder, ['serve', '--host', '127.0.0.1', '--port', '0', '--workers', String(cfg.workers),
@@ -167,6 +178,7 @@ async function startServer(kind) {
   return {
     kind, proc, port,
     ...(kind === 'cinder' ? { nodePorts: [port], pids: [proc.pid], store: { sqlite: join(data, 'cinder.db') } } : {}),
+    ...(kind === 'cinder-yws' ? { nodePorts: [port], pids: [proc.pid] } : {}),
     async stop() {
       await stopProc(proc); // SIGTERM, SIGKILL after 10 s
       if (data) { rmSync(data, { recursive: true, force: true }); liveDirs.delete(data); }
@@ -333,7 +345,7 @@ async function checkStore(server, rep) {
 
 // A client process: JSON lines out, commands in.
 function client(server, conf) {
-  const proc = track(spawn(process.execPath, [join(here, 'fanout-client.mjs'), JSON.stringify({ server: server.adapter || server.kind, port: server.port, ...conf })],
+  const proc = track(spawn(process.execPath, [join(here, 'fanout-client.mjs'), JSON.stringify({ server: server.adapter || server.kind, port: server.port, ywsPath: YWS_PATH, ...conf })],
     { stdio: ['pipe', 'pipe', 'inherit'] }));
   const events = [];
   const waiters = [];
@@ -415,7 +427,7 @@ async function fanout(server, rep) {
   if (short || extra) throw new Error(`${server.kind}: ${short} connections short, ${extra} extra updates`);
   const deliveries = cfg.docs * cfg.clients * cfg.updates;
   const r = { ms: elapsed, deliveriesPerSec: deliveries / (elapsed / 1000), cpuSec: cpu };
-  if (CLUSTER && server.kind.startsWith('cinder')) {
+  if (CLUSTER && (server.kind === 'cinder' || server.kind === 'cinder-cluster')) {
     r.redisCpuSec = cpu1.redis - cpu0.redis;
     r.pgCpuSec = cpu1.pg - cpu0.pg;
   }
@@ -489,8 +501,13 @@ async function cinderPair(results) {
 }
 
 async function main() {
-  if (cfg.servers.includes('cinder') && !existsSync(cfg.cinder)) {
+  const unknown = cfg.servers.filter((k) => !['cinder', 'cinder-yws', 'y-websocket', 'hocuspocus'].includes(k));
+  if (unknown.length) throw new Error(`unknown server ${unknown.join(', ')} (cinder, cinder-yws, y-websocket, hocuspocus)`);
+  if (cfg.servers.some(isCinder) && !existsSync(cfg.cinder)) {
     throw new Error(`${cfg.cinder} not found: build it with \`make build\``);
+  }
+  if (cfg.servers.includes('cinder-yws') && !/--yws-path/.test(execFileSync(cfg.cinder, ['serve', '--help']).toString())) {
+    throw new Error(`${cfg.cinder} has no --yws-path (the y-websocket endpoint): rebuild it`);
   }
   if (CLUSTER) {
     if (!cfg.servers.includes('cinder')) throw new Error('--nodes needs cinder in --servers');
@@ -554,6 +571,16 @@ async function main() {
     const ratio = base ? `${f(r.fanoutMs / base.fanoutMs, 2)}×` : '–';
     const lratio = base ? `${f(r.latency.p50 / base.latency.p50, 2)}×` : '–';
     console.log(`| ${label(kind)} | ${f(r.fanoutMs, 0)} (${r.fanoutRuns.join(', ')}) | ${f(r.deliveriesPerSec, 0)} | ${f(r.serverCpuSec, 2)} | ${ratio} | ${f(r.latency.p50, 3)} | ${f(r.latency.p99, 3)} | ${lratio} |`);
+  }
+  // cinder against the y-websocket server, same run (cinder-yws: the same client bytes).
+  const yws = results['y-websocket'];
+  if (yws) {
+    const against = ['cinder', 'cinder-yws'].filter((k) => results[k]);
+    if (against.length) console.log('');
+    for (const kind of against) {
+      const r = results[kind];
+      console.log(`${label(kind)} / y-websocket, same run: deliveries/s ${f(r.deliveriesPerSec / yws.deliveriesPerSec, 2)}×, latency p50 ${f(r.latency.p50 / yws.latency.p50, 2)}×, p99 ${f(r.latency.p99 / yws.latency.p99, 2)}×, server CPU ${f(r.serverCpuSec / yws.serverCpuSec, 2)}×`);
+    }
   }
   if (CLUSTER) {
     const c = results['cinder-cluster'];
