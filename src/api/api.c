@@ -2,6 +2,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "phx/phx_json_scan.h"
 #include "phx/phx_presence.h"
 #include "phx/phx_pubsub.h"
+#include "store/store.h"
 
 /* --- access and request checks ------------------------------------------------------------------ */
 
@@ -309,6 +311,103 @@ static void api_docs_one(conn_t *c, const http_request_t *req, const char *body,
   if (op == DOC_API_STATE) free(data);
 }
 
+/* --- GET /api/docs: the stored documents, and which are loaded with how many clients ------------- */
+
+static int api_strcmp_ptr(const void *a, const void *b);
+
+typedef struct api_docs {
+  api_wait_t wait;
+  json_t *list;   /* name -> {"name","entries","bytes","loaded","clients"} */
+  atomic_int remaining;
+  uv_mutex_t lock;
+} api_docs_t;
+
+static json_t *api_docs_entry(api_docs_t *g, const char *name) {
+  json_t *e = json_object_get(g->list, name);
+  if (!e) {
+    e = json_pack("{sssisisbsi}", "name", name, "entries", 0, "bytes", 0, "loaded", 0, "clients", 0);
+    json_object_set_new(g->list, name, e);
+  }
+  return e;
+}
+
+static void api_docs_loaded(void *arg, const char *name, size_t clients) {
+  api_docs_t *g = arg;
+  uv_mutex_lock(&g->lock);
+  json_t *e = api_docs_entry(g, name);
+  json_object_set_new(e, "loaded", json_true());
+  json_object_set_new(e, "clients", json_integer((json_int_t)clients));
+  uv_mutex_unlock(&g->lock);
+}
+
+static void api_docs_finish(api_docs_t *g) {
+  json_t *arr = json_array();
+  const char *k;
+  json_t *v;
+  const char **names = xcalloc(json_object_size(g->list) + 1, sizeof *names);
+  size_t n = 0;
+  json_object_foreach(g->list, k, v) names[n++] = k;
+  qsort(names, n, sizeof *names, api_strcmp_ptr);
+  for (size_t i = 0; i < n; i++) json_array_append(arr, json_object_get(g->list, names[i]));
+  free(names);
+  json_decref(g->list);
+  uv_mutex_destroy(&g->lock);
+  api_wait_end(&g->wait, arr);
+  free(g);
+}
+
+typedef struct api_docs_task {
+  task_t task;
+  api_docs_t *g;
+} api_docs_task_t;
+
+static void api_docs_collect(task_t *t, task_ctx_t *ctx) {
+  api_docs_task_t *dt = (api_docs_task_t *)t;
+  api_docs_t *g = dt->g;
+  free(dt);
+  if (ctx) shared_docs_each_served(ctx, api_docs_loaded, g);
+  if (atomic_fetch_sub(&g->remaining, 1) != 1) return;
+  if (ctx) {
+    api_docs_finish(g); /* on the last worker to answer; api_wait_end finds the conn */
+  } else { /* shutting down: nobody to answer */
+    json_decref(g->list);
+    uv_mutex_destroy(&g->lock);
+    free(g);
+  }
+}
+
+static void api_docs_stored(void *ctx, int status, store_doc_info_t *docs, size_t n) {
+  api_docs_t *g = ctx;
+  for (size_t i = 0; i < n; i++) {
+    json_t *e = api_docs_entry(g, docs[i].name);
+    json_object_set_new(e, "entries", json_integer((json_int_t)docs[i].entries));
+    json_object_set_new(e, "bytes", json_integer((json_int_t)docs[i].bytes));
+  }
+  store_doc_info_free(docs, n);
+  if (status) log_warn("api: listing the stored documents failed: %s", store_strerror(status));
+  /* Then every worker adds what it has loaded. */
+  const task_poster_t *poster = &g->wait.w->server->poster;
+  atomic_init(&g->remaining, poster->nworkers);
+  for (int w = 0; w < poster->nworkers; w++) {
+    api_docs_task_t *dt = xcalloc(1, sizeof *dt);
+    dt->task.run = api_docs_collect;
+    dt->g = g;
+    task_post(poster, w, &dt->task);
+  }
+}
+
+static void api_docs(conn_t *c, const http_request_t *req, const char *body, size_t len,
+                     void *arg) {
+  const api_t *api = arg;
+  if (!api_admit(api, c, req, "GET")) return;
+  api_docs_t *g = xcalloc(1, sizeof *g);
+  api_wait_begin(c, req, &g->wait);
+  g->list = json_object();
+  uv_mutex_init(&g->lock);
+  if (api->store) store_list(api->store, &c->w->executor, api_docs_stored, g);
+  else api_docs_stored(g, 0, NULL, 0);
+}
+
 /* --- GET /api/presence?topic=T ------------------------------------------------------------------ */
 
 typedef struct api_presence {
@@ -478,6 +577,7 @@ void api_register(server_t *srv, api_t *api) {
   server_route_add(srv, "/api/topics", api_topics, api);
   server_route_add(srv, "/api/presence", api_presence, api);
   server_route_add(srv, "/api/disconnect", api_disconnect, api);
+  server_route_add(srv, "/api/docs", api_docs, api);
   server_route_add(srv, "/api/docs/*", api_docs_one, api);
   server_route_add(srv, "/metrics", api_metrics, api);
 }

@@ -23,6 +23,7 @@ typedef struct api {
   server_t *server;     /* what /metrics reads */
   cluster_t *cluster;   /* NULL: one node; else /api/topics asks every node */
   const char *node_name; /* the `node` label of /metrics (read when rendered) */
+  struct store *store;   /* GET /api/docs lists it */
 } api_t;
 
 /* Add the routes; api must outlive the server. */

@@ -340,7 +340,7 @@ static int serve_run(serve_settings_t *st) {
   activity_t *activity = activity_new(st->activity_history);
   activity_config_t activity_cfg = {activity, srv, st->activity_interval_ms, rs.node_name,
                                     rs.cluster};
-  api_t api = {st->api_key, activity, srv, rs.cluster, rs.node_name};
+  api_t api = {st->api_key, activity, srv, rs.cluster, rs.node_name, rs.store};
   st->docs.store = rs.store;
   if (rs.cluster && !strcmp(store_kind(rs.store), "postgresql")) {
     /* One owner per document in the cluster, over the store every node reaches. */

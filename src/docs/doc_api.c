@@ -169,3 +169,13 @@ void shared_doc_api(task_ctx_t *from, const char *name, doc_api_op_t op_kind, co
   op->ctx = ctx;
   task_post(from->poster, task_owner_of(from->poster, name, strlen(name)), &op->task);
 }
+
+void shared_docs_each_served(task_ctx_t *ctx, void (*each)(void *arg, const char *name,
+                                                            size_t clients), void *arg) {
+  shared_docs_t *docs = task_ctx_service(ctx, &shared_docs_service);
+  if (!docs) return;
+  for (dict_iter_t it = dict_iter(&docs->by_name); dict_next(&it);) {
+    shared_doc_t *d = it.entry->value;
+    if (doc_served_here(d)) each(arg, d->name, d->nsubs);
+  }
+}

@@ -127,6 +127,10 @@ typedef struct doc_api_result {
 } doc_api_result_t;
 void shared_doc_api(task_ctx_t *from, const char *name, doc_api_op_t op, const uint8_t *data,
                     size_t len, void (*done)(void *ctx, doc_api_result_t *r), void *ctx);
+/* The documents loaded on the running worker that this node serves, with their subscribers (on
+ * every node): each(arg, name, clients). */
+void shared_docs_each_served(task_ctx_t *ctx, void (*each)(void *arg, const char *name,
+                                                            size_t clients), void *arg);
 
 /* Counters of one worker's documents (its service state; NULL gives zeros), from any thread. */
 typedef struct shared_docs_stats {

@@ -27,7 +27,7 @@
 #include "core/mem.h"
 #include "store/store_backend.h"
 
-typedef enum { REQ_LOAD, REQ_APPEND, REQ_COMPACT, REQ_DELETE, REQ_FLUSH, REQ_STOP } store_req_kind_t;
+typedef enum { REQ_LOAD, REQ_APPEND, REQ_COMPACT, REQ_DELETE, REQ_FLUSH, REQ_LIST, REQ_STOP } store_req_kind_t;
 
 typedef struct store_req {
   task_t task; /* first: the inbox node, then the completion task */
@@ -38,10 +38,13 @@ typedef struct store_req {
     void (*load)(void *ctx, store_load_result_t *r);
     void (*append)(void *ctx, int status, int64_t seq);
     void (*status)(void *ctx, int status);
+    void (*list)(void *ctx, int status, store_doc_info_t *docs, size_t n);
   } done;
   void *ctx;
   int64_t seq;                 /* append: the new seq; compact: upto */
   store_load_result_t *result; /* load */
+  store_doc_info_t *docs;      /* list */
+  size_t ndocs;
   size_t len;
   uint8_t *data;               /* points into tail (or NULL) */
   char *doc;                   /* points into tail (or NULL) */
@@ -126,6 +129,15 @@ void store_delete(store_t *s, const char *doc, executor_t *reply_to,
   store_submit(s, r);
 }
 
+void store_list(store_t *s, executor_t *reply_to,
+                void (*done)(void *ctx, int status, store_doc_info_t *docs, size_t n), void *ctx) {
+  store_req_t *r = store_req_new(REQ_LIST, NULL, NULL, 0);
+  r->reply_to = reply_to;
+  r->done.list = done;
+  r->ctx = ctx;
+  store_submit(s, r);
+}
+
 void store_flush(store_t *s, executor_t *reply_to, void (*done)(void *ctx, int status),
                  void *ctx) {
   store_req_t *r = store_req_new(REQ_FLUSH, NULL, NULL, 0);
@@ -151,6 +163,7 @@ static void store_req_complete(task_t *t, task_ctx_t *ctx) {
   case REQ_COMPACT:
   case REQ_DELETE:
   case REQ_FLUSH: r->done.status(r->ctx, r->status); break;
+  case REQ_LIST: r->done.list(r->ctx, r->status, r->docs, r->ndocs); break; /* the callee owns docs */
   case REQ_STOP: break;
   }
   free(r);
@@ -160,6 +173,7 @@ static bool store_req_has_callback(const store_req_t *r) {
   switch (r->kind) {
   case REQ_LOAD: return r->done.load != NULL;
   case REQ_APPEND: return r->done.append != NULL;
+  case REQ_LIST: return r->done.list != NULL;
   case REQ_STOP: return false;
   default: return r->done.status != NULL;
   }
@@ -175,6 +189,7 @@ static void store_req_finish(store_t *s, store_req_t *r) {
     return;
   }
   store_load_result_free(r->result);
+  store_doc_info_free(r->docs, r->ndocs);
   free(r);
 }
 
@@ -187,6 +202,7 @@ static const char *store_req_name(store_req_kind_t kind) {
   case REQ_COMPACT: return "compact";
   case REQ_DELETE: return "delete";
   case REQ_FLUSH: return "flush";
+  case REQ_LIST: return "list";
   case REQ_STOP: return "stop";
   }
   return "?";
@@ -203,10 +219,12 @@ static void store_req_execute(store_t *s, store_req_t *r) {
   case REQ_APPEND: r->status = store_backend_append(b, r->doc, r->data, r->len, &r->seq); break;
   case REQ_COMPACT: r->status = store_backend_compact(b, r->doc, r->data, r->len, r->seq); break;
   case REQ_DELETE: r->status = store_backend_delete(b, r->doc, NULL); break;
+  case REQ_LIST: r->status = store_backend_list(b, &r->docs, &r->ndocs); break;
   case REQ_FLUSH:
   case REQ_STOP: r->status = 0; break;
   }
-  if (r->status) log_warn("%s %s: %s", store_req_name(r->kind), r->doc, store_backend_errmsg(b));
+  if (r->status)
+    log_warn("%s %s: %s", store_req_name(r->kind), r->doc ? r->doc : "-", store_backend_errmsg(b));
 }
 
 /* The transaction that held [first, end) is lost: every request in it reports err. */

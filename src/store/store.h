@@ -115,6 +115,20 @@ void store_compact(store_t *s, const char *doc, const uint8_t *state, size_t len
                    int64_t upto_seq, executor_t *reply_to, void (*done)(void *ctx, int status),
                    void *ctx);
 
+/* One line of a list (store_list, store_backend_list). */
+typedef struct store_doc_info {
+  char *name;          /* malloc'd */
+  size_t entries;
+  size_t bytes;        /* sum of the entries' sizes */
+  int64_t last_seq;
+} store_doc_info_t;
+
+void store_doc_info_free(store_doc_info_t *docs, size_t n);
+
+/* Every stored document, ordered by name; done owns docs (store_doc_info_free). */
+void store_list(store_t *s, executor_t *reply_to,
+                void (*done)(void *ctx, int status, store_doc_info_t *docs, size_t n), void *ctx);
+
 /* Deletes every entry of doc. */
 void store_delete(store_t *s, const char *doc, executor_t *reply_to,
                   void (*done)(void *ctx, int status), void *ctx);

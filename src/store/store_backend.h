@@ -26,15 +26,6 @@
 
 typedef struct store_backend store_backend_t;
 
-/* One line of store_backend_list(). */
-typedef struct store_doc_info {
-  char *name;          /* malloc'd */
-  size_t entries;
-  size_t bytes;        /* sum of the entries' sizes */
-  int64_t last_seq;
-} store_doc_info_t;
-
-void store_doc_info_free(store_doc_info_t *docs, size_t n);
 
 /* Flags for open. */
 #define STORE_OPEN_NOCREATE 1u /* fail with STORE_ENOENT if the database does not exist yet */

@@ -16,7 +16,7 @@ import {
 const servers = [];
 const providers = new Set();
 after(async () => {
-  for (const p of providers) p.destroy();
+  for (const p of providers) { p.destroy(); p.doc.destroy(); } /* its Awareness's timer goes with the doc */
   abandonAll();
   for (const s of servers) await s.stop();
 });
