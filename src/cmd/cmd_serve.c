@@ -96,6 +96,7 @@ static const serve_option_t serve_options[] = {
     {"log-level", "CINDER_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off (default info)", OPT_LOG_LEVEL, SET(log_level), 0, 0},
     {"socket-path", "CINDER_SOCKET_PATH", "PATH", "Phoenix socket mount (default /socket)", OPT_PATH, SRV(socket_path), 0, 0},
     {"yws-path", "CINDER_YWS_PATH", "PATH", "y-websocket endpoint: PATH/<name> serves document <name> (default /yjs; empty: off)", OPT_TEXT, SRV(yws_path), 0, 0},
+    {"web", "CINDER_WEB", "DIR", "serve static files from DIR for paths no route takes (default: none; empty: off)", OPT_TEXT_NULL, SRV(web_root), 0, 0},
     {"max-message", "CINDER_MAX_MESSAGE", "BYTES", "WebSocket message cap (default 8388608)", OPT_SIZE, SRV(max_message), 126, 1LL << 30},
     {"max-queue", "CINDER_MAX_QUEUE", "BYTES", "per-socket unsent bytes tolerated for --queue-grace (default 16777216)", OPT_SIZE, SRV(max_queue), 4096, 1LL << 32},
     {"max-queue-hard", "CINDER_MAX_QUEUE_HARD", "BYTES", "per-socket unsent bytes never exceeded (default 268435456)", OPT_SIZE, SRV(max_queue_hard), 4096, 1LL << 36},

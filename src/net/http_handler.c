@@ -12,6 +12,7 @@
 #include "net/auth_gate.h"
 #include "net/conn.h"
 #include "net/longpoll.h"
+#include "net/static_files.h"
 #include "net/worker.h"
 #include "phx/phx_serializer.h"
 #include "phx/phx_socket.h"
@@ -284,6 +285,10 @@ static void http_dispatch(conn_t *c, const http_request_t *req, const char *body
   const http_route_t *route = server_route_find(c->w->server, req->path, n);
   if (route) {
     route->fn(c, req, body, len, route->arg);
+    return;
+  }
+  if (static_files_take(c, req)) {
+    static_files_serve(c, req);
     return;
   }
   log_info("conn %s: %.*s %.*s: not found", c->peer, (int)req->method_len, req->method,

@@ -43,6 +43,7 @@ typedef struct server_config {
    * Default "/yjs"; empty: off. */
   const char *yws_path;
   const char *yws_topic_prefix;
+  const char *web_root;       /* static files (net/static_files.h) for unrouted paths; NULL or "": none */
   size_t max_message;         /* WebSocket frame/message cap (1009 above it) */
   /* A socket's unsent output: over max_queue for longer than queue_grace_ms, or ever over
    * max_queue_hard, and the client is judged not to read (closed with 1013). One big message
