@@ -7,16 +7,14 @@
 // bytes; subscribeRaw() watches a channel. startCluster(n) starts Redis and nodes n1..nN and
 // resolves once every node's /healthz reports the whole cluster up.
 import net from 'node:net';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { startServer, getJSON } from './server.mjs';
 import { untilAccepting } from './raw.mjs';
+import { freePort, spawnReady } from './services.mjs';
 
 export const REDIS_BIN = process.env.REDIS_SERVER || '/usr/bin/redis-server';
 
 // Every redis-server this process started: killed if the test process exits without stopping them.
-const live = new Set();
-process.on('exit', () => { for (const p of live) { try { p.kill('SIGKILL'); } catch { /* gone */ } } });
 
 // ---- RESP ----------------------------------------------------------------------------------------
 
@@ -160,46 +158,16 @@ export async function subscribeRaw(port, channel) {
 
 // ---- redis-server --------------------------------------------------------------------------------
 
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
 // Spawns redis-server on port; resolves with {proc, log(), exited} once it is ready, or rejects
-// (err.inUse when the port was taken).
+// (err.retry when the port was taken).
 async function spawnRedis(port) {
-  const proc = spawn(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(proc);
-  let log = '';
-  let wake = () => {};
-  const onData = (d) => { log += d; wake(); };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = once(proc, 'exit').then((r) => { live.delete(proc); return r; });
-  const spawnFailed = once(proc, 'error').then(([e]) => { throw e; });
-  const ready = new Promise((res) => {
-    wake = () => { if (/Ready to accept connections/.test(log)) res(); };
-    wake();
-  });
-  await Promise.race([
-    ready,
-    spawnFailed,
-    exited.then(([code, sig]) => {
-      const err = new Error(`redis-server on port ${port} exited (${code ?? sig}) before it was ready:\n${log}`);
-      err.inUse = /already in use/i.test(log);
-      throw err;
-    }),
-  ]);
+  const run = await spawnReady(REDIS_BIN, ['--port', String(port), '--bind', '127.0.0.1', '--save',
+    '', '--appendonly', 'no', '--daemonize', 'no'], {},
+  { ready: /Ready to accept connections/, retryIf: /already in use/i, name: `redis-server on port ${port}` });
   // The log line comes once it listens; PING must answer too.
   const pong = await redisCommand(port, 'PING');
   if (pong !== 'PONG') throw new Error(`redis PING answered ${pong}`);
-  return { proc, log: () => log, exited };
+  return run;
 }
 
 // A redis-server on a free loopback port, persistence off.
@@ -212,7 +180,7 @@ export async function startRedis() {
       cur = await spawnRedis(port);
       break;
     } catch (e) {
-      if (!e.inUse || attempt >= 10) throw e;
+      if (!e.retry || attempt >= 10) throw e;
     }
   }
   const logs = [];
@@ -233,7 +201,7 @@ export async function startRedis() {
           cur = await spawnRedis(port);
           return redis;
         } catch (e) {
-          if (!e.inUse || attempt >= 20) throw e;
+          if (!e.retry || attempt >= 20) throw e;
           await new Promise((res) => setTimeout(res, 100));
         }
       }

@@ -13,6 +13,7 @@ import { once } from 'node:events';
 import WebSocket from 'ws';
 import { startServer, CINDER_BIN, assertCleanLog } from './server.mjs';
 import { connectSocket } from './clients.mjs';
+import { freePort } from './services.mjs';
 import {
   OP, frame, closePayload, rawWebSocket, tcpConnect, httpOnce, logLine, untilAccepting, within,
 } from './raw.mjs';
@@ -76,15 +77,6 @@ async function serveRaw(args, env = {}) {
   };
 }
 
-async function freePort() {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address();
-  s.close();
-  await once(s, 'close');
-  return port;
-}
 
 // --- output-queue cap --------------------------------------------------------------------------
 

@@ -10,21 +10,18 @@
 // kill9() SIGKILLs the server and all its processes; restart() starts it again on the same port
 // and data directory. Whatever is still running is killed, and the directory removed, when the
 // test process exits.
-import { spawn, execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, spawnReady } from './services.mjs';
 
 const exec = promisify(execFile);
 export const PG_BIN = process.env.CINDER_PG_BIN || '/usr/lib/postgresql/15/bin';
 
-const liveProcs = new Set();
 const liveDirs = new Set();
 process.on('exit', () => {
-  for (const p of liveProcs) { try { process.kill(-p.pid, 'SIGKILL'); } catch { /* gone */ } }
   for (const d of liveDirs) { try { rmSync(d, { recursive: true, force: true }); } catch { /* busy */ } }
 });
 
@@ -35,47 +32,17 @@ function runAs() {
   return { uid: id('-u'), gid: id('-g') };
 }
 
-async function freePort() {
-  const srv = net.createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  srv.close();
-  await once(srv, 'close');
-  return port;
-}
-
 // Spawns `postgres` on port; resolves with {proc, log(), exited} once it accepts connections, or
 // rejects (err.retry when the port was taken or the previous run's processes still hold on).
-async function spawnPostgres(dir, port, as) {
+function spawnPostgres(dir, port, as) {
   const args = ['-D', join(dir, 'data'), '-p', String(port), '-k', dir,
     '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
   // detached: its own process group, so kill9() reaches every backend at once.
-  const proc = spawn(join(PG_BIN, 'postgres'), args, {
-    ...as, cwd: dir, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+  return spawnReady(join(PG_BIN, 'postgres'), args, { ...as, cwd: dir, detached: true }, {
+    ready: /database system is ready to accept connections/,
+    retryIf: /could not bind|already in use|could not create any TCP|pre-existing shared memory|lock file .* already exists/i,
+    name: `postgres on port ${port}`,
   });
-  liveProcs.add(proc);
-  let log = '';
-  let wake = () => {};
-  const onData = (d) => { log += d; wake(); };
-  proc.stdout.on('data', onData);
-  proc.stderr.on('data', onData);
-  const exited = once(proc, 'exit').then((r) => { liveProcs.delete(proc); return r; });
-  const spawnFailed = once(proc, 'error').then(([e]) => { throw e; });
-  const ready = new Promise((res) => {
-    wake = () => { if (/database system is ready to accept connections/.test(log)) res(); };
-    wake();
-  });
-  await Promise.race([
-    ready,
-    spawnFailed,
-    exited.then(([code, sig]) => {
-      const err = new Error(`postgres on port ${port} exited (${code ?? sig}) before it was ready:\n${log}`);
-      err.retry = /could not bind|already in use|could not create any TCP|pre-existing shared memory|lock file .* already exists/i.test(log);
-      throw err;
-    }),
-  ]);
-  return { proc, log: () => log, exited };
 }
 
 export async function startPostgres({ db = 'cinder' } = {}) {
