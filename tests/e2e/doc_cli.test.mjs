@@ -4,39 +4,13 @@
 // unknown documents and malformed data give the documented exit statuses.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as Y from 'yjs';
-import { CINDER_BIN, assertCleanLog } from './server.mjs';
+import { runDoc, docOk } from './server.mjs';
 
-function cinder(args, { input, env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(CINDER_BIN, ['doc', ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out = [];
-    const err = [];
-    p.stdout.on('data', (d) => out.push(d));
-    p.stderr.on('data', (d) => err.push(d));
-    p.on('error', reject);
-    p.on('close', (code, signal) => {
-      const stderr = Buffer.concat(err).toString();
-      assertCleanLog(stderr);
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr });
-    });
-    p.stdin.on('error', () => {});
-    p.stdin.end(input);
-  });
-}
-
-async function ok(args, opts) {
-  const r = await cinder(args, opts);
-  assert.equal(r.code, 0, `cinder doc ${args.join(' ')}: exit ${r.code ?? r.signal}: ${r.stderr}`);
-  return r;
-}
 
 // The C engine's JSON convention: one key per root type (text -> string, map -> object,
 // array -> array).
@@ -110,51 +84,51 @@ test('import, list, export, compact: content identical, size shrinks', async (t)
     if (i % 2) {
       const file = join(dir, `u${i}.bin`);
       writeFileSync(file, u);
-      const r = await ok(['import', 'notes', file, '--data', data]);
+      const r = await docOk(['import', 'notes', file, '--data', data]);
       assert.match(r.stdout.toString(), new RegExp(`notes: appended entry ${i + 1} `));
     } else {
-      await ok(['import', 'notes', '-'], { input: u, env: { CINDER_DATA: data } });
+      await docOk(['import', 'notes', '-'], { input: u, env: { CINDER_DATA: data } });
     }
     stored += u.length;
   }
-  await ok(['import', 'other doc', '-', `--data=${data}`], { input: Y.encodeStateAsUpdate(docFrom(updates[0])) });
+  await docOk(['import', 'other doc', '-', `--data=${data}`], { input: Y.encodeStateAsUpdate(docFrom(updates[0])) });
 
-  let l = listed((await ok(['list', '--data', data])).stdout);
+  let l = listed((await docOk(['list', '--data', data])).stdout);
   assert.deepEqual(Object.keys(l), ['notes', 'other doc']);
   assert.deepEqual(l.notes, { entries: updates.length, bytes: stored });
-  const j = JSON.parse((await ok(['list', '--json', '--data', data])).stdout);
+  const j = JSON.parse((await docOk(['list', '--json', '--data', data])).stdout);
   assert.deepEqual(j[0], { name: 'notes', entries: updates.length, bytes: stored, last_seq: updates.length });
 
   // Export: one update that a fresh Y.Doc turns into exactly the reference content.
-  const exported = (await ok(['export', 'notes', '--data', data])).stdout;
+  const exported = (await docOk(['export', 'notes', '--data', data])).stdout;
   const d1 = docFrom(exported);
   assert.deepEqual(contentOf(d1), contentOf(doc));
   assert.deepEqual(Y.encodeStateVector(d1), Y.encodeStateVector(doc));
-  const json = JSON.parse((await ok(['export', 'notes', '--json', '--data', data])).stdout);
+  const json = JSON.parse((await docOk(['export', 'notes', '--json', '--data', data])).stdout);
   assert.deepEqual(json, contentOf(doc));
 
   // Compact: one entry, smaller, same content.
-  const c = await ok(['compact', 'notes', '--data', data]);
+  const c = await docOk(['compact', 'notes', '--data', data]);
   assert.match(c.stdout.toString(), new RegExp(`notes: ${updates.length} entries, ${stored} bytes -> 1 entry, \\d+ bytes`));
-  l = listed((await ok(['list', '--data', data])).stdout);
+  l = listed((await docOk(['list', '--data', data])).stdout);
   assert.equal(l.notes.entries, 1);
   assert.ok(l.notes.bytes < stored, `compacted ${l.notes.bytes} bytes, log was ${stored}`);
   assert.deepEqual(l['other doc'].entries, 1);
-  const d2 = docFrom((await ok(['export', 'notes', '--data', data])).stdout);
+  const d2 = docFrom((await docOk(['export', 'notes', '--data', data])).stdout);
   assert.deepEqual(contentOf(d2), contentOf(doc));
   assert.deepEqual(Y.encodeStateVector(d2), Y.encodeStateVector(doc));
 
   // Later updates land after the compacted state; compacting again folds them in.
   doc.getText('text').insert(0, 'after compaction ');
   const more = Y.encodeStateAsUpdate(doc, Y.encodeStateVector(d2));
-  await ok(['import', 'notes', '-', '--data', data], { input: more });
-  assert.deepEqual(JSON.parse((await ok(['export', 'notes', '--json', '--data', data])).stdout), contentOf(doc));
-  await ok(['compact', 'notes', '--data', data]);
-  assert.deepEqual(contentOf(docFrom((await ok(['export', 'notes', '--data', data])).stdout)), contentOf(doc));
+  await docOk(['import', 'notes', '-', '--data', data], { input: more });
+  assert.deepEqual(JSON.parse((await docOk(['export', 'notes', '--json', '--data', data])).stdout), contentOf(doc));
+  await docOk(['compact', 'notes', '--data', data]);
+  assert.deepEqual(contentOf(docFrom((await docOk(['export', 'notes', '--data', data])).stdout)), contentOf(doc));
 
   // Delete.
-  await ok(['delete', 'other doc', '--data', data]);
-  assert.deepEqual(Object.keys(listed((await ok(['list', '--data', data])).stdout)), ['notes']);
+  await docOk(['delete', 'other doc', '--data', data]);
+  assert.deepEqual(Object.keys(listed((await docOk(['list', '--data', data])).stdout)), ['notes']);
 });
 
 test('unknown documents, missing data, malformed input: exit statuses', async (t) => {
@@ -163,28 +137,28 @@ test('unknown documents, missing data, malformed input: exit statuses', async (t
   const data = join(dir, 'data');
 
   // No database yet: reading commands fail with 1 and create nothing.
-  let r = await cinder(['list', '--data', data]);
+  let r = await runDoc(['list', '--data', data]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /no database/);
-  r = await cinder(['export', 'x', '--data', data]);
+  r = await runDoc(['export', 'x', '--data', data]);
   assert.equal(r.code, 1);
 
   // Not an update: refused with 2, nothing stored.
-  r = await cinder(['import', 'bad', '-', '--data', data], { input: Buffer.from([0xff, 0xff, 0xff, 0x01]) });
+  r = await runDoc(['import', 'bad', '-', '--data', data], { input: Buffer.from([0xff, 0xff, 0xff, 0x01]) });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /not a Yjs update/);
 
   const d = new Y.Doc();
   d.getText('text').insert(0, 'hello');
-  await ok(['import', 'good', '-', '--data', data], { input: Y.encodeStateAsUpdate(d) });
+  await docOk(['import', 'good', '-', '--data', data], { input: Y.encodeStateAsUpdate(d) });
   for (const args of [['export', 'nope'], ['export', 'nope', '--json'], ['compact', 'nope'], ['delete', 'nope']]) {
-    r = await cinder([...args, '--data', data]);
+    r = await runDoc([...args, '--data', data]);
     assert.equal(r.code, 1, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /no document 'nope'/);
   }
-  r = await cinder(['frobnicate', '--data', data]);
+  r = await runDoc(['frobnicate', '--data', data]);
   assert.equal(r.code, 1);
-  r = await cinder(['export', '--data', data]);
+  r = await runDoc(['export', '--data', data]);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /usage/);
 
@@ -198,10 +172,10 @@ test('unknown documents, missing data, malformed input: exit statuses', async (t
   const s = spawnSync('sqlite3', [db, "INSERT INTO doc_updates(doc, seq, data) VALUES ('good', 2, x'0102ffffffff')"]);
   assert.equal(s.status, 0, s.stderr.toString());
   for (const args of [['export', 'good'], ['export', 'good', '--json'], ['compact', 'good']]) {
-    r = await cinder([...args, '--data', data]);
+    r = await runDoc([...args, '--data', data]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /stored entry 2 .* malformed/);
   }
-  const l = listed((await ok(['list', '--data', data])).stdout);
+  const l = listed((await docOk(['list', '--data', data])).stdout);
   assert.equal(l.good.entries, 2);
 });

@@ -77,3 +77,29 @@ export async function getJSON(url, opts) {
   const res = await fetch(url, opts);
   return { status: res.status, headers: res.headers, body: await res.json() };
 }
+
+// `cinder doc ARGS` with stdin `input`: {code, signal, stdout (a Buffer), stderr}, its stderr free
+// of sanitizer reports. docOk asserts exit 0.
+export function runDoc(args, { input, env = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(CINDER_BIN, ['doc', ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [];
+    const err = [];
+    p.stdout.on('data', (d) => out.push(d));
+    p.stderr.on('data', (d) => err.push(d));
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      const stderr = Buffer.concat(err).toString();
+      assertCleanLog(stderr);
+      resolve({ code, signal, stdout: Buffer.concat(out), stderr });
+    });
+    p.stdin.on('error', () => {});
+    p.stdin.end(input);
+  });
+}
+
+export async function docOk(args, opts) {
+  const r = await runDoc(args, opts);
+  assert.equal(r.code, 0, `cinder doc ${args.join(' ')}: exit ${r.code ?? r.signal}: ${r.stderr}`);
+  return r;
+}

@@ -7,8 +7,7 @@
 // yjs_server_down and crashes the channel, and no update any client made is lost.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { assertCleanLog, CINDER_BIN } from './server.mjs';
+import { runDoc, docOk } from './server.mjs';
 import { startPostgres } from './pg.mjs';
 import {
   Y, prng, openClients, openClient, converged, randomEdit, docJSON, poll, canon, until,
@@ -40,29 +39,6 @@ async function closeAll(clients) {
   for (const c of clients) await c.close().catch(() => {});
 }
 
-function cinderDoc(args, { input, env = {} } = {}) {
-  return new Promise((resolve, reject) => {
-    const p = spawn(CINDER_BIN, ['doc', ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out = [];
-    const err = [];
-    p.stdout.on('data', (d) => out.push(d));
-    p.stderr.on('data', (d) => err.push(d));
-    p.on('error', reject);
-    p.on('close', (code, signal) => {
-      const stderr = Buffer.concat(err).toString();
-      assertCleanLog(stderr);
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr });
-    });
-    p.stdin.on('error', () => {});
-    p.stdin.end(input);
-  });
-}
-
-async function ok(args, opts) {
-  const r = await cinderDoc(args, opts);
-  assert.equal(r.code, 0, `cinder doc ${args.join(' ')}: exit ${r.code ?? r.signal}: ${r.stderr}`);
-  return r;
-}
 
 test('documents live in PostgreSQL: a restart and a kill -9 of the server lose nothing committed', { timeout: 60000 }, async () => {
   const room = 'pg-persist';
@@ -161,23 +137,23 @@ test('cinder doc list|export|compact|import|delete --store postgresql://', { tim
   let bytes = 0;
   for (const [i, u] of updates.entries()) {
     const r = i % 2
-      ? await ok(['import', 'cli notes', '-', ...store], { input: u })
-      : await ok(['import', 'cli notes', '-'], { input: u, env: { CINDER_STORE: pg.url } });
+      ? await docOk(['import', 'cli notes', '-', ...store], { input: u })
+      : await docOk(['import', 'cli notes', '-'], { input: u, env: { CINDER_STORE: pg.url } });
     assert.match(r.stdout.toString(), new RegExp(`cli notes: appended entry ${i + 1} `));
     bytes += u.length;
   }
-  const list = JSON.parse((await ok(['list', '--json', `--store=${pg.url}`])).stdout);
+  const list = JSON.parse((await docOk(['list', '--json', `--store=${pg.url}`])).stdout);
   assert.deepEqual(list.find((d) => d.name === 'cli notes'),
     { name: 'cli notes', entries: updates.length, bytes, last_seq: updates.length });
-  const text = (await ok(['list', ...store])).stdout.toString();
+  const text = (await docOk(['list', ...store])).stdout.toString();
   assert.match(text, new RegExp(`^cli notes\\t${updates.length}\\t${bytes}$`, 'm'));
 
   const exported = new Y.Doc();
-  Y.applyUpdate(exported, new Uint8Array((await ok(['export', 'cli notes', ...store])).stdout));
+  Y.applyUpdate(exported, new Uint8Array((await docOk(['export', 'cli notes', ...store])).stdout));
   assert.deepEqual(contentOf(exported), contentOf(doc));
-  assert.deepEqual(JSON.parse((await ok(['export', 'cli notes', '--json', ...store])).stdout), contentOf(doc));
+  assert.deepEqual(JSON.parse((await docOk(['export', 'cli notes', '--json', ...store])).stdout), contentOf(doc));
 
-  const c = await ok(['compact', 'cli notes', ...store]);
+  const c = await docOk(['compact', 'cli notes', ...store]);
   assert.match(c.stdout.toString(), new RegExp(`cli notes: ${updates.length} entries, ${bytes} bytes -> 1 entry, \\d+ bytes`));
   const rows = await pg.storedRows('cli notes');
   assert.equal(rows.length, 1);
@@ -186,27 +162,27 @@ test('cinder doc list|export|compact|import|delete --store postgresql://', { tim
   const d2 = new Y.Doc();
   Y.applyUpdate(d2, rows[0].bytes);
   doc.getText('text').insert(0, 'after compaction ');
-  await ok(['import', 'cli notes', '-', ...store], { input: Y.encodeStateAsUpdate(doc, Y.encodeStateVector(d2)) });
-  assert.deepEqual(JSON.parse((await ok(['export', 'cli notes', '--json', ...store])).stdout), contentOf(doc));
+  await docOk(['import', 'cli notes', '-', ...store], { input: Y.encodeStateAsUpdate(doc, Y.encodeStateVector(d2)) });
+  assert.deepEqual(JSON.parse((await docOk(['export', 'cli notes', '--json', ...store])).stdout), contentOf(doc));
 
-  const del = await ok(['delete', 'cli notes', ...store]);
+  const del = await docOk(['delete', 'cli notes', ...store]);
   assert.match(del.stdout.toString(), /cli notes: deleted 2 entries/);
-  const gone = await cinderDoc(['export', 'cli notes', '--json', ...store]);
+  const gone = await runDoc(['export', 'cli notes', '--json', ...store]);
   assert.equal(gone.code, 1);
   assert.match(gone.stderr, /no document 'cli notes'/);
 
   // --store wins over --data; a password never reaches the output; a database without cinder's
   // tables is "not found" for the read-only commands, and nothing is created there.
-  const refused = await cinderDoc(['list', '--data', '/nonexistent', '--store', 'postgresql://postgres:hunter2@127.0.0.1:1/x']);
+  const refused = await runDoc(['list', '--data', '/nonexistent', '--store', 'postgresql://postgres:hunter2@127.0.0.1:1/x']);
   assert.equal(refused.code, 1);
   assert.ok(!refused.stderr.includes('hunter2'), refused.stderr);
   assert.match(refused.stderr, /postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/x/);
   await pg.query('CREATE DATABASE empty_one');
   const emptyUrl = pg.url.replace(/\/cinder$/, '/empty_one');
-  const none = await cinderDoc(['list', '--store', emptyUrl]);
+  const none = await runDoc(['list', '--store', emptyUrl]);
   assert.equal(none.code, 1);
   assert.match(none.stderr, /no cinder tables/);
-  const unknown = await cinderDoc(['list', '--store', 'mysql://x/y']);
+  const unknown = await runDoc(['list', '--store', 'mysql://x/y']);
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /unknown store URL scheme 'mysql'/);
 });
