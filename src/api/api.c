@@ -361,19 +361,31 @@ typedef struct api_docs_task {
   api_docs_t *g;
 } api_docs_task_t;
 
-static void api_docs_collect(task_t *t, task_ctx_t *ctx) {
+/* The answer, on the worker that holds the connection (the only one that may touch it). */
+static void api_docs_answer(task_t *t, task_ctx_t *ctx) {
   api_docs_task_t *dt = (api_docs_task_t *)t;
   api_docs_t *g = dt->g;
   free(dt);
-  if (ctx) shared_docs_each_served(ctx, api_docs_loaded, g);
-  if (atomic_fetch_sub(&g->remaining, 1) != 1) return;
   if (ctx) {
-    api_docs_finish(g); /* on the last worker to answer; api_wait_end finds the conn */
+    api_docs_finish(g);
   } else { /* shutting down: nobody to answer */
     json_decref(g->list);
     uv_mutex_destroy(&g->lock);
     free(g);
   }
+}
+
+static void api_docs_collect(task_t *t, task_ctx_t *ctx) {
+  api_docs_task_t *dt = (api_docs_task_t *)t;
+  api_docs_t *g = dt->g;
+  if (ctx) shared_docs_each_served(ctx, api_docs_loaded, g);
+  if (atomic_fetch_sub(&g->remaining, 1) != 1) {
+    free(dt);
+    return;
+  }
+  dt->task.run = api_docs_answer; /* the last one to add its part hands the list back */
+  if (ctx) task_post(&g->wait.w->server->poster, g->wait.w->id, &dt->task);
+  else api_docs_answer(&dt->task, NULL); /* shutting down: freed here */
 }
 
 static void api_docs_stored(void *ctx, int status, store_doc_info_t *docs, size_t n) {
