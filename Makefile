@@ -1,11 +1,11 @@
 # cinder — the two commands of the quick start, and a few helpers.
-#   make run    bootstrap, optimised build, start `cinder serve` on 127.0.0.1:4000
+#   make run    bootstrap, optimised build (server and web app), start `cinder serve` on 127.0.0.1:4000
 #   make test   bootstrap, sanitizer build with -Werror, every test through ctest
 # Build outputs live under build/ (release), build/test (ASan+UBSan) and build/fuzz (libFuzzer).
 
 DEBIAN_PACKAGES := build-essential cmake pkg-config clang libclang-rt-dev \
                    libuv1-dev libjansson-dev libssl-dev libcmocka-dev libsqlite3-dev sqlite3 \
-                   libhiredis-dev redis-server libpq-dev postgresql-15
+                   libhiredis-dev redis-server libpq-dev postgresql-15 chromium
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 10
 FUZZ_MINUTES ?= 10
@@ -31,12 +31,13 @@ deps:
 	    echo "  apt-get install -y $$missing"; exit 1; \
 	  fi; \
 	fi
-# Test clients (phoenix, yjs, y-phoenix-channel, ws) come from npm, pinned by package-lock.json.
+# npm packages, pinned by package-lock.json: the web app's (phoenix, yjs, y-phoenix-channel, uPlot,
+# bundled by esbuild) and the test clients' (ws, y-websocket, hocuspocus, playwright-core).
 npm: deps
 	@if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
 	  npm ci --no-audit --no-fund --loglevel=error; fi
 
-build: deps
+build: bootstrap
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build -j$(JOBS)
 

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,7 @@ static const serve_option_t serve_options[] = {
     {"log-level", "CINDER_LOG_LEVEL", "LEVEL", "debug, info, warn, error or off (default info)", OPT_LOG_LEVEL, SET(log_level), 0, 0},
     {"socket-path", "CINDER_SOCKET_PATH", "PATH", "Phoenix socket mount (default /socket)", OPT_PATH, SRV(socket_path), 0, 0},
     {"yws-path", "CINDER_YWS_PATH", "PATH", "y-websocket endpoint: PATH/<name> serves document <name> (default /yjs; empty: off)", OPT_TEXT, SRV(yws_path), 0, 0},
-    {"web", "CINDER_WEB", "DIR", "serve static files from DIR for paths no route takes (default: none; empty: off)", OPT_TEXT_NULL, SRV(web_root), 0, 0},
+    {"web", "CINDER_WEB", "DIR", "serve static files from DIR for paths no route takes (default: the bundled web app beside the binary, web/ or ../share/cinder/web/; empty: off)", OPT_TEXT, SRV(web_root), 0, 0},
     {"max-message", "CINDER_MAX_MESSAGE", "BYTES", "WebSocket message cap (default 8388608)", OPT_SIZE, SRV(max_message), 126, 1LL << 30},
     {"max-queue", "CINDER_MAX_QUEUE", "BYTES", "per-socket unsent bytes tolerated for --queue-grace (default 16777216)", OPT_SIZE, SRV(max_queue), 4096, 1LL << 32},
     {"max-queue-hard", "CINDER_MAX_QUEUE_HARD", "BYTES", "per-socket unsent bytes never exceeded (default 268435456)", OPT_SIZE, SRV(max_queue_hard), 4096, 1LL << 36},
@@ -293,8 +294,37 @@ static auth_t *serve_auth(const serve_settings_t *st, bool *failed) {
   return a;
 }
 
+/* The web app the build bundles (web/build.mjs) lies beside the binary: build/web next to
+ * build/cinder, or share/cinder/web after `cmake --install`. Found from the binary's own path, so
+ * `make run` serves it from any working directory; absent (a C-only build), static files are off. */
+static void serve_find_web(serve_settings_t *st, char *dir, size_t size) {
+  if (st->server.web_root) return; /* --web DIR, or --web '' (off) */
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (!slash) return;
+  *slash = '\0';
+  static const char *const candidates[] = {"%s/web", "%s/../share/cinder/web"};
+  for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
+    char index[PATH_MAX + 64];
+    snprintf(dir, size, candidates[i], exe);
+    snprintf(index, sizeof index, "%s/index.html", dir);
+    if (access(index, R_OK) == 0) {
+      st->server.web_root = dir;
+      return;
+    }
+  }
+  log_info("web: no bundled web app beside %s (static files off; --web DIR serves one)", exe);
+}
+
 static int serve_run(serve_settings_t *st) {
   serve_run_state_t rs = {.st = st};
+  char web_dir[PATH_MAX + 32];
+  serve_find_web(st, web_dir, sizeof web_dir);
+  if (st->server.web_root && *st->server.web_root)
+    log_info("web: static files from %s", st->server.web_root);
   bool auth_failed;
   auth_t *auth = serve_auth(st, &auth_failed);
   if (auth_failed) return 1;

@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 
 export const CINDER_BIN = process.env.CINDER_BIN || resolve('build/test/cinder');
 
-// wrap: a command that execs the server (same pid), e.g. ['prlimit', '--nofile=2000:2000', '--'].
-export async function startServer({ workers = 2, args = [], env = {}, port = 0, dataDir, wrap = [] } = {}) {
+// bin: another cinder binary (a copy elsewhere). wrap: a command that execs the server (same pid), e.g. ['prlimit', '--nofile=2000:2000', '--'].
+export async function startServer({ workers = 2, args = [], env = {}, port = 0, dataDir, wrap = [], bin = CINDER_BIN } = {}) {
   const data = dataDir || mkdtempSync(join(tmpdir(), 'cinder-e2e-'));
-  const argv = [CINDER_BIN, 'serve', '--host', '127.0.0.1', '--port', String(port),
+  const argv = [bin, 'serve', '--host', '127.0.0.1', '--port', String(port),
     '--workers', String(workers), '--data', data, ...args];
   const [cmd, ...cmdArgs] = [...wrap, ...argv];
   const proc = spawn(cmd, cmdArgs, {

@@ -1,13 +1,13 @@
 // Static files (issue 15, `--web DIR`): content types, index.html, ETag/If-None-Match, gzip
 // when accepted, Cache-Control for hashed names, traversal and symlink escapes refused, HEAD,
-// and `--web ''` off.
+// `--web ''` off, and by default the web app the build bundles beside the binary.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, copyFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { startServer } from './server.mjs';
+import { startServer, CINDER_BIN } from './server.mjs';
 import { once } from 'node:events';
 import { httpOnce, tcpConnect, untilAccepting, logLine } from './raw.mjs';
 
@@ -165,19 +165,53 @@ test('HEAD: the headers of GET, no body', async () => {
   assert.ok(text.endsWith('\r\n\r\n'), JSON.stringify(text));
 });
 
-test("--web '' (and no --web): no static files", async () => {
-  for (const args of [['--web', ''], []]) {
-    const s = await startServer({ workers: 1, args });
-    try {
-      await untilAccepting(s.port);
-      for (const path of ['/', '/index.html', '/app-3f9a2c1d.js']) {
-        const r = await fetch(s.http + path);
-        assert.equal(r.status, 404, `${JSON.stringify(args)} ${path}`);
-        await r.text();
-      }
-    } finally {
-      const { code } = await s.stop();
-      assert.equal(code, 0);
+test("no --web: the bundled web app beside the binary; --web '' or no bundle: no static files", async () => {
+  // The build bundles web/ into <build>/web beside the binary (web/build.mjs); serve finds it there.
+  const s = await startServer({ workers: 1 });
+  try {
+    await untilAccepting(s.port);
+    const home = await fetch(s.http + '/');
+    assert.equal(home.status, 200);
+    assert.match(home.headers.get('content-type'), /^text\/html/);
+    const html = await home.text();
+    assert.match(html, /href="\/activity\.html"/);
+    assert.match(html, /action="\/canvas\.html"/);
+    const script = html.match(/<script type="module" src="(\/assets\/index-[A-Z0-9]{8}\.js)">/);
+    assert.ok(script, `the page names its hashed bundle: ${html}`);
+    const js = await fetch(s.http + script[1]);
+    assert.equal(js.status, 200);
+    assert.match(js.headers.get('content-type'), /^text\/javascript/);
+    assert.match(js.headers.get('cache-control'), /immutable/);
+    await js.text();
+    for (const page of ['/canvas.html', '/activity.html']) {
+      const r = await fetch(s.http + page);
+      assert.equal(r.status, 200, page);
+      assert.match(await r.text(), /<script type="module" src="\/assets\//, page);
     }
+  } finally {
+    assert.equal((await s.stop()).code, 0);
+  }
+
+  // --web '' turns them off; so does a binary with no web/ beside it (a C-only build).
+  const bare = mkdtempSync(join(tmpdir(), 'cinder-bare-'));
+  copyFileSync(CINDER_BIN, join(bare, 'cinder'));
+  chmodSync(join(bare, 'cinder'), 0o755);
+  try {
+    for (const opts of [{ args: ['--web', ''] }, { bin: join(bare, 'cinder') }]) {
+      const s = await startServer({ workers: 1, ...opts });
+      try {
+        await untilAccepting(s.port);
+        for (const path of ['/', '/index.html', '/app-3f9a2c1d.js']) {
+          const r = await fetch(s.http + path);
+          assert.equal(r.status, 404, `${JSON.stringify(opts)} ${path}`);
+          await r.text();
+        }
+      } finally {
+        const { code } = await s.stop();
+        assert.equal(code, 0);
+      }
+    }
+  } finally {
+    rmSync(bare, { recursive: true, force: true });
   }
 });
