@@ -109,15 +109,33 @@ static char *lp_status_json(int status, const char *token) {
 }
 
 /* {"status":200,"token":T,"messages":["<frame>",...]}: each frame as the text a WebSocket would
- * carry, without its WebSocket header. */
+ * carry, without its WebSocket header; a binary frame as phx_binary_as_text writes it (converted
+ * here, per session, at poll time: LongPoll is the fallback transport, and the frames buffered
+ * until then stay the shared binary ones). */
 static char *lp_messages_json(lp_session_t *s) {
   buf_t b = BUF_INIT;
   buf_printf(&b, "{\"status\":200,\"token\":\"%s\",\"messages\":[", s->token);
+  size_t written = 0;
   for (size_t i = 0; i < s->nframes; i++) {
     frame_t *f = s->frames[i];
-    json_t *str = json_stringn((const char *)f->data + f->payload_off, f->len - f->payload_off);
+    const uint8_t *payload = f->data + f->payload_off;
+    size_t payload_len = f->len - f->payload_off;
+    buf_t text = BUF_INIT;
+    if ((f->data[0] & 0x0f) == WS_OP_BINARY) {
+      /* JSON cannot hold raw bytes: the same message with its payload as an array of numbers */
+      if (phx_binary_as_text(&text, payload, payload_len) < 0) {
+        log_warn("longpoll %.8s: unreadable binary frame dropped", s->token);
+        buf_free(&text);
+        frame_unref(f);
+        continue;
+      }
+      payload = text.data;
+      payload_len = text.len;
+    }
+    json_t *str = json_stringn((const char *)payload, payload_len);
+    buf_free(&text);
     char *enc = json_dumps(str, JSON_ENCODE_ANY | JSON_COMPACT);
-    if (i) buf_append_byte(&b, ',');
+    if (written++) buf_append_byte(&b, ',');
     buf_append_str(&b, enc ? enc : "\"\"");
     free(enc);
     json_decref(str);
@@ -144,10 +162,6 @@ static void lp_mark_dirty(lp_session_t *s) {
 static void lp_session_send(phx_transport_t *t, frame_t *f) {
   lp_session_t *s = (lp_session_t *)t;
   if (s->closing || s->close_requested) return;
-  if (f->len > f->payload_off && (f->data[0] & 0x0f) == WS_OP_BINARY) {
-    log_warn("longpoll %.8s: binary frame dropped (LongPoll carries text frames only)", s->token);
-    return;
-  }
   /* The slow-consumer rule of WebSocket connections (conn.c): over the hard cap at once, over
    * --max-queue for longer than --queue-grace (checked by the sweep). */
   const server_config_t *cfg = &s->w->server->cfg;

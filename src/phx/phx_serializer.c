@@ -448,6 +448,77 @@ int phx_encode_binary_broadcast(buf_t *out, const char *topic, const char *event
   return put_bin(out, PHX_BIN_BROADCAST, f, n, 2, payload, len);
 }
 
+/* --- binary as text (LongPoll) ---------------------------------------------------------------- */
+
+static void put_bytes_array(buf_t *out, const uint8_t *p, size_t n) {
+  buf_reserve(out, 2 + n * 4);
+  buf_append_byte(out, '[');
+  for (size_t i = 0; i < n; i++) {
+    char num[4];
+    size_t k = 0;
+    uint8_t b = p[i];
+    if (b >= 100) num[k++] = (char)('0' + b / 100);
+    if (b >= 10) num[k++] = (char)('0' + b / 10 % 10);
+    num[k++] = (char)('0' + b % 10);
+    if (i) buf_append_byte(out, ',');
+    buf_append(out, num, k);
+  }
+  buf_append_byte(out, ']');
+}
+
+static void put_str_or_null(buf_t *out, const uint8_t *p, size_t n) {
+  if (n) put_json_str(out, (const char *)p, n);
+  else buf_append_str(out, "null");
+}
+
+int phx_binary_as_text(buf_t *out, const uint8_t *frame, size_t len) {
+  if (len < 1) return PHX_E_BINARY;
+  uint8_t kind = frame[0];
+  size_t nsizes = kind == PHX_BIN_PUSH ? 3 : kind == PHX_BIN_REPLY ? 4 : kind == PHX_BIN_BROADCAST ? 2 : 0;
+  if (!nsizes || len < 1 + nsizes) return PHX_E_BINARY;
+  const uint8_t *f[4];
+  size_t n[4];
+  size_t off = 1 + nsizes;
+  for (size_t i = 0; i < nsizes; i++) {
+    n[i] = frame[1 + i];
+    if (len - off < n[i]) return PHX_E_BINARY;
+    f[i] = frame + off;
+    off += n[i];
+  }
+  const uint8_t *payload = frame + off;
+  size_t plen = len - off;
+  buf_append_byte(out, '[');
+  if (kind == PHX_BIN_BROADCAST) {
+    buf_append_str(out, "null,null,");
+    put_json_str(out, (const char *)f[0], n[0]);
+    buf_append_byte(out, ',');
+    put_json_str(out, (const char *)f[1], n[1]);
+    buf_append_byte(out, ',');
+    put_bytes_array(out, payload, plen);
+  } else if (kind == PHX_BIN_PUSH) {
+    put_str_or_null(out, f[0], n[0]);
+    buf_append_str(out, ",null,");
+    put_json_str(out, (const char *)f[1], n[1]);
+    buf_append_byte(out, ',');
+    put_json_str(out, (const char *)f[2], n[2]);
+    buf_append_byte(out, ',');
+    put_bytes_array(out, payload, plen);
+  } else {
+    put_str_or_null(out, f[0], n[0]);
+    buf_append_byte(out, ',');
+    put_str_or_null(out, f[1], n[1]);
+    buf_append_byte(out, ',');
+    put_json_str(out, (const char *)f[2], n[2]);
+    buf_append_str(out, ",\"phx_reply\",{\"status\":");
+    put_json_str(out, (const char *)f[3], n[3]);
+    buf_append_str(out, ",\"response\":");
+    put_bytes_array(out, payload, plen);
+    buf_append_byte(out, '}');
+  }
+  buf_append_byte(out, ']');
+  return 0;
+}
+
 /* ---------------------------------------------------------------------------------------------
  * vsn negotiation: Elixir's Version.parse + Version.match?(v, "~> X.0.0"), allow_pre: true.
  *

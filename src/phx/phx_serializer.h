@@ -114,6 +114,18 @@ int phx_encode_binary_reply(buf_t *out, const json_t *join_ref, const json_t *re
 int phx_encode_binary_broadcast(buf_t *out, const char *topic, const char *event,
                                 const uint8_t *payload, size_t len);
 
+/* A server binary frame (kind 0, 1 or 2, as the encoders above write them) as the V2 text message
+ * that carries the same payload bytes as a JSON array of numbers:
+ *   kind 0  [join_ref,null,topic,event,[b,...]]
+ *   kind 1  [join_ref,ref,topic,"phx_reply",{"status":status,"response":[b,...]}]
+ *   kind 2  [null,null,topic,event,[b,...]]
+ * join_ref and ref come back as JSON strings (empty: null). For LongPoll, whose answers are JSON
+ * and cannot hold raw bytes (Phoenix drops binary pushes there, spec §3.4): a client that reads a
+ * binary payload with `new Uint8Array(payload)`, as y-phoenix-channel does, gets the same bytes
+ * with phoenix.js unchanged. A frame shorter than its header or its declared sizes, or of another
+ * kind -> PHX_E_BINARY, nothing appended. */
+int phx_binary_as_text(buf_t *out, const uint8_t *frame, size_t len);
+
 /* Select the serializer from the `vsn` connect param as Phoenix does (Version.parse, then
  * Version.match? against "~> 1.0.0" and "~> 2.0.0", pre-releases allowed):
  * NULL (absent) -> PHX_V1; 1.0.x -> PHX_V1; 2.0.x -> PHX_V2; anything else -> -1 (HTTP 403).

@@ -4,7 +4,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Socket, LongPoll, Presence } from 'phoenix';
 import { startServer } from './server.mjs';
-import { connectSocket, join, receive, next, cast } from './clients.mjs';
+import { connectSocket, join, receive, next, cast, bytes } from './clients.mjs';
+import { DocClient, converged, openSocket } from './ydoc.mjs';
 
 
 let server;
@@ -103,4 +104,43 @@ test('raw LongPoll exchanges: session, poll, post, CORS, refusals', async () => 
   assert.equal(bad.status, 400);
   assert.deepEqual(await post(`vsn=2.0.0&token=${tok}`, '[null,"9","phoenix","heartbeat",{}]'), { status: 410 });
   await server.waitForLog(/longpoll [0-9a-f.]+: session ended \(malformed frame\)/);
+});
+
+// Binary over LongPoll: phoenix.js sends a binary push base64-encoded in the POST; the answers are
+// JSON, which cannot hold bytes, so cinder sends a binary push, reply or broadcast as the same
+// message with the payload as an array of byte values (Phoenix itself drops them). A client that
+// reads the payload with `new Uint8Array(payload)` gets the same bytes: y-phoenix-channel works over
+// LongPoll with phoenix.js unchanged.
+test('binary over LongPoll: byte arrays out, so y-phoenix-channel syncs with a WebSocket client', async () => {
+  const lp = await longPollSocket();
+  const ws = await connectSocket(server.url);
+  const cl = lp.channel('room:lp-bin', {});
+  assert.equal((await receive(cl.join())).status, 'ok');
+  const cw = (await join(ws, 'room:lp-bin', {})).channel;
+  const atLp = next(cl, 'bin');
+  cast(cw, 'bin', bytes(0, 1, 127, 128, 255));
+  assert.deepEqual([...new Uint8Array(await atLp)], [0, 1, 127, 128, 255]);
+  const atWs = next(cw, 'bin');
+  cast(cl, 'bin', bytes(9, 8, 7)); // LongPoll → WebSocket: base64 in, a binary frame out
+  assert.deepEqual([...new Uint8Array(await atWs)], [9, 8, 7]);
+  lp.disconnect();
+  ws.disconnect();
+
+  // A document edited on both sides, one provider on LongPoll, one on WebSocket.
+  const lpDoc = new DocClient(await longPollSocket(), 'lp-doc', { name: 'longpoll' });
+  const wsDoc = new DocClient(await openSocket(server.url), 'lp-doc', { name: 'websocket' });
+  try {
+    await Promise.all([lpDoc.synced(), wsDoc.synced()]);
+    lpDoc.doc.getText('t').insert(0, 'from longpoll ');
+    wsDoc.doc.getText('t').insert(0, 'from websocket ');
+    const content = await converged([lpDoc, wsDoc]);
+    assert.match(content.t, /from longpoll/);
+    assert.match(content.t, /from websocket/);
+    // awareness (binary pushes too) reaches the LongPoll side
+    wsDoc.awareness.setLocalStateField('user', { name: 'ws' });
+    await lpDoc.awarenessStates((states) => [...states.values()].some((s) => s.user?.name === 'ws'));
+  } finally {
+    await lpDoc.close();
+    await wsDoc.close();
+  }
 });

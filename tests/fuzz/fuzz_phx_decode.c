@@ -212,6 +212,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     CHECK(err != NULL && m.topic == NULL);
   }
 
+  /* binary as text (LongPoll): refused, or a V2 message whose payload is the frame's tail as bytes */
+  buf_t t = BUF_INIT;
+  if (phx_binary_as_text(&t, data, size) == 0) {
+    json_t *msg = json_loadb((const char *)t.data, t.len, JSON_ALLOW_NUL, NULL);
+    CHECK(msg && json_is_array(msg) && json_array_size(msg) == 5);
+    json_t *p = json_array_get(msg, 4);
+    if (data[0] == PHX_BIN_REPLY) p = json_object_get(p, "response");
+    CHECK(json_is_array(p) && json_array_size(p) <= size);
+    size_t tail = size - json_array_size(p);
+    for (size_t i = 0; i < json_array_size(p); i++)
+      CHECK(json_integer_value(json_array_get(p, i)) == data[tail + i]);
+    json_decref(msg);
+  } else {
+    CHECK(t.len == 0);
+  }
+  buf_free(&t);
+
   /* the vsn parser on the input as a C string */
   if (size < 64) {
     char s[64];

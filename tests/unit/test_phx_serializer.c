@@ -803,6 +803,48 @@ static void test_binary_round_trip(void **state) {
   phx_msg_free(&m);
 }
 
+/* ---- binary as text (LongPoll) --------------------------------------------------------------- */
+
+static void expect_as_text(const buf_t *frame, const char *want) {
+  buf_t t = BUF_INIT;
+  assert_int_equal(phx_binary_as_text(&t, frame->data, frame->len), 0);
+  assert_int_equal(t.len, strlen(want));
+  assert_memory_equal(t.data, want, t.len);
+  buf_free(&t);
+}
+
+static void test_binary_as_text(void **state) {
+  (void)state;
+  json_t *jr = json_string("3"), *ref = json_string("4");
+  const uint8_t bytes[] = {0, 9, 10, 99, 100, 255};
+  buf_t b = BUF_INIT;
+  assert_int_equal(phx_encode_binary_push(&b, jr, "y_doc_room:a\"b", "yjs", bytes, sizeof bytes), 0);
+  expect_as_text(&b, "[\"3\",null,\"y_doc_room:a\\\"b\",\"yjs\",[0,9,10,99,100,255]]");
+  buf_clear(&b);
+  assert_int_equal(phx_encode_binary_reply(&b, jr, ref, "room:1", "ok", bytes, 2), 0);
+  expect_as_text(&b, "[\"3\",\"4\",\"room:1\",\"phx_reply\",{\"status\":\"ok\",\"response\":[0,9]}]");
+  buf_clear(&b);
+  assert_int_equal(phx_encode_binary_broadcast(&b, "room:1", "e", NULL, 0), 0);
+  expect_as_text(&b, "[null,null,\"room:1\",\"e\",[]]");
+  buf_clear(&b);
+  assert_int_equal(phx_encode_binary_push(&b, NULL, "t", "e", bytes, 1), 0);
+  expect_as_text(&b, "[null,null,\"t\",\"e\",[0]]");
+
+  /* every truncation of a frame, and an unknown kind: refused, nothing appended */
+  buf_t t = BUF_INIT;
+  for (size_t n = 0; n < 1 + 3 + 2; n++) {
+    assert_int_equal(phx_binary_as_text(&t, b.data, n), PHX_E_BINARY);
+    assert_int_equal(t.len, 0);
+  }
+  const uint8_t unknown[] = {3, 0, 0};
+  assert_int_equal(phx_binary_as_text(&t, unknown, sizeof unknown), PHX_E_BINARY);
+  assert_int_equal(t.len, 0);
+  buf_free(&t);
+  buf_free(&b);
+  json_decref(jr);
+  json_decref(ref);
+}
+
 /* ---- vsn ----------------------------------------------------------------------------------- */
 
 static void test_vsn_parse(void **state) {
@@ -930,6 +972,7 @@ int main(void) {
       cmocka_unit_test(test_escaping),
       cmocka_unit_test(test_round_trips),
       cmocka_unit_test(test_binary_round_trip),
+      cmocka_unit_test(test_binary_as_text),
       cmocka_unit_test(test_vsn_parse),
       cmocka_unit_test(test_payload_text),
   };
