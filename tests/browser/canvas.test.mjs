@@ -1,0 +1,176 @@
+// The canvas page in real Chromium (issue 15): two browser contexts (two users) on one board, a
+// stroke drawn with mouse events in one appears in the other, cursors and names through awareness,
+// undo/redo of one's own edits, one context taken offline draws while the other draws too and both
+// converge when it is back, a reload and a server restart keep the drawing (persistence), and a
+// third context on LongPoll sees and edits the same board. Every wait is on the page's state
+// (page.waitForFunction / locators), never a sleep.
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer } from '../e2e/server.mjs';
+import { launchBrowser, openPage, screenshot } from './browser.mjs';
+
+let server;
+let browser;
+const contexts = [];
+
+before(async () => {
+  browser = await launchBrowser();
+});
+after(async () => {
+  for (const c of contexts) await c.close().catch(() => {});
+  await browser?.close();
+  if (server && server.proc.exitCode === null) await server.stop();
+});
+
+async function user(url, name, extra = '') {
+  const { context, page } = await openPage(browser, `${server.http}/canvas.html?name=${name}${extra}#${board}`,
+    { viewport: { width: 1280, height: 720 } });
+  contexts.push(context);
+  await live(page);
+  return { context, page };
+}
+
+const board = `board-${process.pid}`;
+const live = (page) => page.locator('#status[data-state="connected"]').waitFor();
+const shapesOf = (page) => page.evaluate(() => window.cinderCanvas.shapes.toJSON());
+const countIs = (page, n) => page.waitForFunction((n) => document.getElementById('board').dataset.shapes === String(n), n);
+
+// The expected board, as every client must end up with it.
+async function converged(pages, n) {
+  for (const p of pages) await countIs(p, n);
+  const boards = await Promise.all(pages.map(shapesOf));
+  for (const b of boards.slice(1)) assert.deepEqual(b, boards[0]);
+  return boards[0];
+}
+
+// A drag with the mouse over the canvas, from (x0, y0) to (x1, y1) in canvas coordinates, or
+// through every point of a path.
+async function drag(page, from, to, steps = 12) {
+  await stroke(page, [from, to], steps);
+}
+async function stroke(page, path, steps = 1) {
+  const box = await page.locator('#board').boundingBox();
+  await page.mouse.move(box.x + path[0][0], box.y + path[0][1]);
+  await page.mouse.down();
+  for (const [x, y] of path.slice(1)) await page.mouse.move(box.x + x, box.y + y, { steps });
+  await page.mouse.up();
+}
+// A wave from (x, y), `length` pixels long: a stroke worth looking at in the screenshot.
+const wave = (x, y, length, amplitude = 40) => Array.from({ length: 41 }, (_, i) =>
+  [Math.round(x + (i * length) / 40), Math.round(y + amplitude * Math.sin((i / 40) * Math.PI * 3))]);
+
+// The canvas pixel at (x, y) in canvas coordinates is painted (not transparent).
+const painted = (page, x, y) => page.evaluate(([x, y]) => {
+  const c = document.getElementById('board');
+  const dpr = window.devicePixelRatio || 1;
+  return c.getContext('2d').getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data[3] > 0;
+}, [x, y]);
+
+// Console errors a page may log while the network is really gone (the browser's own messages about
+// failed connections), which are not the app's errors.
+const appErrors = (page) => page.errors.filter((e) =>
+  !/ERR_INTERNET_DISCONNECTED|WebSocket connection to .* failed|Failed to load resource/.test(e));
+
+test('two users draw on one board: strokes, cursors, undo, offline merge, reload, LongPoll, restart', async () => {
+  server = await startServer({ workers: 2 });
+  const alice = await user(server, 'Alice');
+  const bob = await user(server, 'Bob');
+
+  // A stroke drawn with the mouse in one context appears in the other, point for point.
+  const path = wave(80, 120, 300);
+  await stroke(alice.page, path);
+  const [first] = await converged([alice.page, bob.page], 1);
+  assert.equal(first.type, 'pen');
+  assert.deepEqual(first.points, path.flat(), 'every point the mouse went through, in order');
+  assert.ok(await painted(bob.page, ...path[20]), 'Bob sees the stroke on his canvas');
+  assert.ok(!(await painted(bob.page, 500, 500)), 'and nothing where nobody drew');
+
+  // Cursors and names: Alice's pointer shows on Bob's board with her name, and the reverse.
+  const box = await alice.page.locator('#board').boundingBox();
+  await alice.page.mouse.move(box.x + 400, box.y + 300);
+  const aliceOnBob = bob.page.locator('#cursors .cursor', { hasText: 'Alice' });
+  await aliceOnBob.waitFor();
+  await bob.page.waitForFunction(() => {
+    const el = document.querySelector('#cursors .cursor');
+    return el && el.style.left === '400px' && el.style.top === '300px';
+  });
+  await bob.page.mouse.move(box.x + 150, box.y + 350);
+  await alice.page.locator('#cursors .cursor', { hasText: 'Bob' }).waitFor();
+  for (const p of [alice.page, bob.page]) {
+    await p.locator('#peers .peer', { hasText: 'Alice' }).waitFor();
+    await p.locator('#peers .peer', { hasText: 'Bob' }).waitFor();
+  }
+
+  // Shapes with other tools and colours; undo takes back one's own last edit only, redo restores.
+  await alice.page.click('[data-tool="rect"]');
+  await alice.page.click('.swatch[data-color="#2563eb"]');
+  await drag(alice.page, [420, 60], [560, 160]);
+  await bob.page.click('[data-tool="ellipse"]');
+  await bob.page.click('.swatch[data-color="#16a34a"]');
+  await drag(bob.page, [120, 260], [300, 380]);
+  let shapes = await converged([alice.page, bob.page], 3);
+  assert.deepEqual(shapes.map((s) => [s.type, s.color]).slice(1).sort(),
+    [['ellipse', '#16a34a'], ['rect', '#2563eb']]);
+  const rect = shapes.find((s) => s.type === 'rect');
+  assert.deepEqual([rect.x0, rect.y0, rect.x1, rect.y1], [420, 60, 560, 160]);
+  await alice.page.click('#undo');
+  shapes = await converged([alice.page, bob.page], 2);
+  assert.deepEqual(shapes.map((s) => s.type).sort(), ['ellipse', 'pen'], "Alice's rect is gone, Bob's ellipse stays");
+  await alice.page.keyboard.press('Control+Shift+Z');
+  shapes = await converged([alice.page, bob.page], 3);
+  assert.ok(shapes.some((s) => s.type === 'rect'), 'redo brings the rect back');
+  assert.equal(await bob.page.locator('#redo').isDisabled(), true, 'Bob has nothing to redo');
+
+  // Offline: Alice's network goes; she sees it and draws on; Bob draws meanwhile; when she is back,
+  // both boards hold all four edits.
+  await alice.context.setOffline(true);
+  await alice.page.locator('#status[data-state="offline"]').waitFor();
+  await alice.page.click('[data-tool="line"]');
+  await drag(alice.page, [600, 300], [760, 420]);
+  await alice.page.click('[data-tool="pen"]');
+  await drag(alice.page, [620, 480], [800, 520]);
+  await alice.page.locator('#status[data-state="offline"][data-pending="2"]').waitFor();
+  assert.match(await alice.page.locator('#status').textContent(), /2 local edits/);
+  await bob.page.click('[data-tool="pen"]');
+  await drag(bob.page, [60, 420], [200, 560]);
+  await countIs(bob.page, 4); // Bob's own edit; Alice's are not there while she is offline
+  await alice.context.setOffline(false);
+  await live(alice.page);
+  const before = await converged([alice.page, bob.page], 6);
+  assert.equal(await alice.page.locator('#status').getAttribute('data-pending'), '0');
+
+  // A third user on LongPoll only sees the same board and draws on it.
+  const carol = await user(server, 'Carol', '&transport=longpoll');
+  const transports = { longpoll: 0, websocket: 0 };
+  carol.page.on('request', (r) => { if (r.url().includes('/socket/longpoll')) transports.longpoll++; });
+  carol.page.on('websocket', () => transports.websocket++);
+  assert.match(await carol.page.locator('#status').textContent(), /LongPoll/);
+  await converged([carol.page, alice.page], 6);
+  await carol.page.click('.swatch[data-color="#9333ea"]');
+  await stroke(carol.page, wave(380, 560, 260, -30));
+  const all = await converged([alice.page, bob.page, carol.page], 7);
+  assert.ok(transports.longpoll > 0 && transports.websocket === 0, JSON.stringify(transports));
+  await bob.page.locator('#cursors .cursor', { hasText: 'Carol' }).waitFor();
+
+  // The picture for the README: Alice's view, with Bob's and Carol's cursors.
+  await bob.page.mouse.move(box.x + 330, box.y + 250);
+  await carol.page.mouse.move(box.x + 700, box.y + 200);
+  await alice.page.locator('#cursors .cursor', { hasText: 'Carol' }).waitFor();
+  await alice.page.locator('#cursors .cursor', { hasText: 'Bob' }).waitFor();
+  await screenshot(alice.page, 'canvas');
+
+  // A reload keeps the drawing.
+  await bob.page.reload();
+  await live(bob.page);
+  assert.deepEqual(await converged([bob.page], 7), all);
+  assert.notDeepEqual(before, all);
+
+  // So does a server restart: the document comes back from the store.
+  for (const c of [alice, bob, carol]) assert.deepEqual(appErrors(c.page), []);
+  for (const c of contexts.splice(0)) await c.close();
+  assert.equal((await server.stop({ keepData: true })).code, 0);
+  server = await startServer({ workers: 2, dataDir: server.data });
+  const dave = await user(server, 'Dave');
+  assert.deepEqual(await converged([dave.page], 7), all);
+  assert.deepEqual(appErrors(dave.page), []);
+});
