@@ -175,12 +175,15 @@ static bool static_not_modified(const http_request_t *req, const char *etag) {
 }
 
 static void static_refuse(conn_t *c, const http_request_t *req, int status, const char *why) {
-  log_info("conn %s: static %.*s %.*s: %d (%s)", c->peer, (int)req->method_len, req->method,
-           (int)req->path_len, req->path, status, why);
+  /* the words of the router's own refusals (http_handler.c), the static reason after them */
+  const char *what = status == 404 ? "not found" : status == 400 ? "bad path"
+                     : status == 405 ? "method not allowed" : why;
+  log_info("conn %s: %.*s %.*s: %s (static files: %s)", c->peer, (int)req->method_len,
+           req->method, (int)req->path_len, req->path, what, why);
   if (status == 405)
-    http_respond_error_with(c, 405, "method not allowed", "Allow: GET, HEAD\r\n");
+    http_respond_error_with(c, 405, what, "Allow: GET, HEAD\r\n");
   else
-    http_respond_error(c, status, status == 404 ? "not found" : status == 400 ? "bad path" : why);
+    http_respond_error(c, status, what);
 }
 
 void static_files_serve(conn_t *c, const http_request_t *req) {

@@ -125,9 +125,9 @@ test('traversal, NUL, backslash and symlink escapes: 400/404, nothing outside th
     assert.ok(!r.body.includes(SECRET), `${path} served a file outside the root`);
     assert.equal(r.closed, true);
   }
-  await logLine(server, /static GET \/link\.txt: 404 \(a symlink\)/);
-  await logLine(server, /static GET \/updir\/secret\.txt: 404 \(outside the web root\)/);
-  await logLine(server, /static GET \/%2e%2e\/x: 400 \('\.\.' segment\)/);
+  await logLine(server, /GET \/link\.txt: not found \(static files: a symlink\)/);
+  await logLine(server, /GET \/updir\/secret\.txt: not found \(static files: outside the web root\)/);
+  await logLine(server, /GET \/%2e%2e\/x: bad path \(static files: '\.\.' segment\)/);
 });
 
 test('unknown path 404; other methods 405; /api and /healthz untouched', async () => {
