@@ -1,11 +1,13 @@
 // The canvas page in real Chromium (issue 15): two browser contexts (two users) on one board, a
 // stroke drawn with mouse events in one appears in the other, cursors and names through awareness,
 // undo/redo of one's own edits, one context taken offline draws while the other draws too and both
-// converge when it is back, a reload and a server restart keep the drawing (persistence), and a
-// third context on LongPoll sees and edits the same board. Every wait is on the page's state
+// converge when it is back, a third context on LongPoll sees and edits the same board, a reload
+// keeps the drawing, and so does a server restart under the open pages (persistence; the pages
+// reconnect by themselves and merge what was drawn meanwhile). Every wait is on the page's state
 // (page.waitForFunction / locators), never a sleep.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
 import { startServer } from '../e2e/server.mjs';
 import { launchBrowser, openPage, screenshot } from './browser.mjs';
 
@@ -20,6 +22,7 @@ after(async () => {
   for (const c of contexts) await c.close().catch(() => {});
   await browser?.close();
   if (server && server.proc.exitCode === null) await server.stop();
+  if (server) rmSync(server.data, { recursive: true, force: true });
 });
 
 async function user(url, name, extra = '') {
@@ -71,7 +74,7 @@ const painted = (page, x, y) => page.evaluate(([x, y]) => {
 const appErrors = (page) => page.errors.filter((e) =>
   !/ERR_INTERNET_DISCONNECTED|WebSocket connection to .* failed|Failed to load resource/.test(e));
 
-test('two users draw on one board: strokes, cursors, undo, offline merge, reload, LongPoll, restart', async () => {
+test('two users draw on one board: strokes, cursors, undo, offline merge, reload, LongPoll, server restart', async () => {
   server = await startServer({ workers: 2 });
   const alice = await user(server, 'Alice');
   const bob = await user(server, 'Bob');
@@ -165,12 +168,24 @@ test('two users draw on one board: strokes, cursors, undo, offline merge, reload
   assert.deepEqual(await converged([bob.page], 7), all);
   assert.notDeepEqual(before, all);
 
-  // So does a server restart: the document comes back from the store.
+  // A server restart under the open pages: they say "Reconnecting…", keep what is drawn meanwhile,
+  // come back by themselves, and the board returns from the store with that edit merged.
   for (const c of [alice, bob, carol]) assert.deepEqual(appErrors(c.page), []);
-  for (const c of contexts.splice(0)) await c.close();
+  await carol.context.close();
+  const { port, data } = server;
   assert.equal((await server.stop({ keepData: true })).code, 0);
-  server = await startServer({ workers: 2, dataDir: server.data });
+  await alice.page.locator('#status[data-state="reconnecting"]').waitFor();
+  await alice.page.click('[data-tool="ellipse"]');
+  await drag(alice.page, [900, 120], [1100, 260]);
+  await alice.page.locator('#status[data-state="reconnecting"][data-pending="1"]').waitFor();
+  server = await startServer({ workers: 2, port, dataDir: data });
+  await live(alice.page);
+  await live(bob.page);
+  const restored = await converged([alice.page, bob.page], 8);
+  assert.deepEqual(restored.slice(0, 7), all);
+
+  // A newcomer after the restart loads the whole board from the store.
   const dave = await user(server, 'Dave');
-  assert.deepEqual(await converged([dave.page], 7), all);
-  assert.deepEqual(appErrors(dave.page), []);
+  assert.deepEqual(await converged([dave.page], 8), restored);
+  for (const c of [alice, bob, dave]) assert.deepEqual(appErrors(c.page), []);
 });
