@@ -237,6 +237,9 @@ static void activity_sample_server(activity_worker_t *aw, uint64_t t, double dt)
   json_object_set_new(s, "connections", json_integer(conns));
   json_object_set_new(s, "channels", json_integer(channels));
   json_object_set_new(s, "documents", json_integer(docs));
+  /* The process's memory, for the dashboard's memory chart: one read of /proc per interval. In
+   * activity:cluster it sums to the memory of every live node. */
+  json_object_set_new(s, "rss_bytes", json_integer((json_int_t)mem_rss_bytes()));
 #define ACTIVITY_COUNTER(name, field)                                                  \
   json_object_set_new(s, name, json_integer((json_int_t)c.field));                     \
   json_object_set_new(s, name "_per_s", json_real(activity_rate(c.field, p.field, dt)))

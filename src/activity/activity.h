@@ -3,8 +3,9 @@
 /* Activity streams: what charts draw, pushed by the server on a timer.
  *
  *   activity:server       this node: connections, channels, documents, messages and bytes
- *                         in/out, document and awareness updates, storage writes — totals and
- *                         per-second rates, and the node's name. Sampled by worker 0.
+ *                         in/out, document and awareness updates, storage writes (totals and
+ *                         per-second rates), its resident memory (rss_bytes) and the node's
+ *                         name. Sampled by worker 0.
  *   activity:cluster      the sum of every live node's latest activity:server sample (each
  *                         travels with the node's heartbeats), with `nodes`: what a dashboard of
  *                         the whole cluster draws. On a single node, that node's own.

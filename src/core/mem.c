@@ -1,8 +1,10 @@
 #include "core/mem.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void mem_oom(size_t n) {
   fprintf(stderr, "cinder: out of memory allocating %zu bytes\n", n);
@@ -34,4 +36,20 @@ char *xstrndup(const char *s, size_t n) {
   memcpy(p, s, n);
   p[n] = '\0';
   return p;
+}
+
+size_t mem_rss_bytes(void) {
+  /* statm: "size resident shared text lib data dt", in pages. A raw read rather than stdio: no
+   * FILE buffer allocated and freed every interval. */
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[128];
+  ssize_t n = read(fd, text, sizeof text - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  text[n] = '\0';
+  unsigned long long size, resident;
+  if (sscanf(text, "%llu %llu", &size, &resident) != 2) return 0;
+  long page = sysconf(_SC_PAGESIZE);
+  return page > 0 ? (size_t)(resident * (unsigned long long)page) : 0;
 }

@@ -12,4 +12,10 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 
+/* The process's resident set size in bytes (what `ps` shows as RSS), or 0 where it cannot be read.
+ * One small read of /proc/self/statm: cheap enough for a sampler's timer, not for a per-message
+ * path. Lives here, the lowest layer, so any layer that reports memory (the activity samples
+ * today; /metrics could too) reads it the same way. */
+size_t mem_rss_bytes(void);
+
 #endif

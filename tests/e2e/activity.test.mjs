@@ -6,6 +6,7 @@
 // raw V2 client where the exact bytes matter) against 2 workers; every wait is on an event.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import * as Y from 'yjs';
 import { PhoenixChannelProvider } from 'y-phoenix-channel';
 import { startServer } from './server.mjs';
@@ -15,7 +16,7 @@ import { rawWebSocket, frame, OP, untilAccepting, logLine, within } from './raw.
 const INTERVAL = 150;
 const SERVER_COUNTERS = ['messages_in', 'messages_out', 'broadcasts', 'bytes_in', 'bytes_out',
   'doc_updates', 'awareness_updates', 'storage_writes'];
-const SERVER_KEYS = ['t', 'node', 'connections', 'channels', 'documents',
+const SERVER_KEYS = ['t', 'node', 'connections', 'channels', 'documents', 'rss_bytes',
   ...SERVER_COUNTERS.flatMap((c) => [c, `${c}_per_s`])].sort();
 
 // Each test has its own server; whatever happens, its sockets are closed and the server stopped
@@ -127,6 +128,11 @@ test('activity:server samples every interval, with counters that follow the traf
   const idle = await log.until((s) => s.connections === 1 && s.channels === 1 && s.documents === 0,
     { what: 'a sample with only the watcher' });
   assert.deepEqual(Object.keys(idle).sort(), SERVER_KEYS);
+  // rss_bytes is the process's resident memory: what /proc says of the server, read about now
+  // (loose: memory moves between the two readings).
+  const vmRss = Number(readFileSync(`/proc/${server.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+  assert.ok(Number.isInteger(idle.rss_bytes) && idle.rss_bytes > 0, `rss_bytes ${idle.rss_bytes}`);
+  assert.ok(idle.rss_bytes > vmRss / 2 && idle.rss_bytes < vmRss * 2, `rss_bytes ${idle.rss_bytes}, VmRSS ${vmRss}`);
 
   // K more sockets on both workers, two channels each (and one activity channel): gauges follow.
   const sockets = [];
@@ -205,7 +211,7 @@ test('activity:server samples every interval, with counters that follow the traf
   assertSpacing(log.samples, INTERVAL);
   assertRatesConsistent(log.samples, SERVER_COUNTERS);
   for (const s of log.samples) {
-    for (const g of ['connections', 'channels', 'documents']) assert.ok(Number.isInteger(s[g]) && s[g] >= 0);
+    for (const g of ['connections', 'channels', 'documents', 'rss_bytes']) assert.ok(Number.isInteger(s[g]) && s[g] >= 0);
   }
 
   // A late joiner's reply carries the history: at least every sample the watcher has seen
