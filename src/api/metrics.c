@@ -95,6 +95,8 @@ void metrics_render(const server_t *srv, cluster_t *cluster, const char *node, b
   metrics_label(out, node);
   buf_printf(out, "\"} %.3f\n", server_uptime_s(srv));
   metrics_one(out, "cinder_workers", "gauge", "Worker threads.", node, (unsigned long long)srv->nworkers);
+  metrics_one(out, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", node,
+              (unsigned long long)mem_rss_bytes());
   buf_printf(out, "# HELP cinder_info Build information.\n# TYPE cinder_info gauge\n"
                   "cinder_info{node=\"");
   metrics_label(out, node);

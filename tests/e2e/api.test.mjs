@@ -382,7 +382,7 @@ test('GET /metrics is Prometheus text; counters never decrease; values agree wit
     cinder_broadcasts_total: 'counter', cinder_bytes_in_total: 'counter', cinder_bytes_out_total: 'counter',
     cinder_document_updates_total: 'counter', cinder_awareness_updates_total: 'counter',
     cinder_storage_writes_total: 'counter', cinder_uptime_seconds: 'gauge', cinder_workers: 'gauge',
-    cinder_info: 'gauge',
+    cinder_info: 'gauge', process_resident_memory_bytes: 'gauge',
   };
   for (const [name, type] of Object.entries(expect)) {
     assert.equal(first.families.get(name)?.type, type, name);
@@ -390,6 +390,8 @@ test('GET /metrics is Prometheus text; counters never decrease; values agree wit
   }
   assert.deepEqual(first.families.get('cinder_connections').samples.map((s) => s.labels.worker).sort(), ['0', '1']);
   assert.equal(sum(first.families, 'cinder_workers'), 2);
+  const rss = sum(first.families, 'process_resident_memory_bytes');
+  assert.ok(rss > 1 << 20 && rss < 1 << 32, `resident memory ${rss} bytes`);
   assert.equal(first.health.workers.length, 2);
   assert.equal(sum(first.families, 'cinder_connections'), first.health.connections);
 
