@@ -52,9 +52,12 @@ test('a failed write reloads the document and its clients get yjs_resync', async
     const serverStep1 = await c.next((f) => f.binary && f.payload[0] === 0 && f.payload[1] === 0, { from: from2 });
     const sv = Buffer.from(serverStep1.payload).subarray(2);
     const svLen = sv[0]; // small document: one-byte length
+    // Counted from here: the first push was broadcast to the other client before its write failed
+    // (so before the yjs_resync it awaited), and that broadcast must not pass for this one.
+    const fromOther2 = other.c.frames.length;
     c.pushBinary(topic, 'yjs', ymsg.step2(Y.encodeStateAsUpdate(doc, sv.subarray(1, 1 + svLen))));
     // The other client gets the update that was lost, and the store has it.
-    await other.c.next((f) => f.binary && f.kind === 'broadcast' && f.payload[0] === 0 && f.payload[1] === 2, { from: fromOther });
+    await other.c.next((f) => f.binary && f.kind === 'broadcast' && f.payload[0] === 0 && f.payload[1] === 2, { from: fromOther2 });
   } finally {
     c.close();
     other.c.close();
