@@ -3,7 +3,8 @@
 // undo/redo of one's own edits, one context taken offline draws while the other draws too and both
 // converge when it is back, a third context on LongPoll sees and edits the same board, a reload
 // keeps the drawing, and so does a server restart under the open pages (persistence; the pages
-// reconnect by themselves and merge what was drawn meanwhile). Every wait is on the page's state
+// reconnect by themselves and merge what was drawn meanwhile), and a shape drawn offline in a tab
+// closed before the network came back reaches everyone on the next visit (the browser's copy). Every wait is on the page's state
 // (page.waitForFunction / locators), never a sleep.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -187,5 +188,35 @@ test('two users draw on one board: strokes, cursors, undo, offline merge, reload
   // A newcomer after the restart loads the whole board from the store.
   const dave = await user(server, 'Dave');
   assert.deepEqual(await converged([dave.page], 8), restored);
-  for (const c of [alice, bob, dave]) assert.deepEqual(appErrors(c.page), []);
+
+  // Drawn offline, the tab closed before the network came back: the browser kept it (IndexedDB),
+  // and the next visit online sends it to everyone.
+  await dave.context.setOffline(true);
+  await dave.page.locator('#status[data-state="offline"]').waitFor();
+  await dave.page.click('[data-tool="rect"]');
+  await drag(dave.page, [40, 40], [140, 100]);
+  // Stored: a read of the updates store is ordered after the page's pending writes to it.
+  const stored = await dave.page.evaluate((name) => new Promise((resolve, reject) => {
+    const open = indexedDB.open(name);
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const count = open.result.transaction('updates', 'readonly').objectStore('updates').count();
+      count.onsuccess = () => { open.result.close(); resolve(count.result); };
+      count.onerror = () => reject(count.error);
+    };
+  }), `cinder-canvas:${board}`);
+  assert.ok(stored > 0, `the browser holds the board (${stored} updates)`);
+  await countIs(dave.page, 9);
+  assert.deepEqual(appErrors(dave.page), []);
+  await dave.page.close();
+  await countIs(alice.page, 8); // nobody else has it
+  await dave.context.setOffline(false);
+  const again = await dave.context.newPage();
+  again.errors = [];
+  again.on('pageerror', (e) => again.errors.push(String(e)));
+  await again.goto(`${server.http}/canvas.html?name=Dave#${board}`);
+  const final = await converged([again, alice.page, bob.page], 9);
+  assert.deepEqual(final.filter((s) => s.type === 'rect').map((r) => [r.x0, r.y0, r.x1, r.y1]).sort(),
+    [[40, 40, 140, 100], [420, 60, 560, 160]]);
+  for (const p of [alice.page, bob.page, again]) assert.deepEqual(appErrors(p), []);
 });

@@ -1,13 +1,15 @@
 // The canvas page: a shared drawing board on the Yjs document of `y_doc_room:<board>`, where
 // <board> is the URL's fragment (/canvas.html#lobby). Everything collaborative comes from npm
-// packages, unchanged: phoenix (the socket), yjs (the document, UndoManager) and y-phoenix-channel
-// (sync and awareness over the channel). cinder keeps the document, so a reload finds the drawing.
+// packages, unchanged: phoenix (the socket), yjs (the document, UndoManager), y-phoenix-channel
+// (sync and awareness over the channel) and y-indexeddb (a copy in the browser). cinder keeps the
+// document, so a reload, another browser or a newcomer finds the drawing.
 //
 //   ?name=Alice   the name others see (else the one saved in this browser, else "Guest 1234")
 //   ?transport=longpoll, ?token=...   see socket.js
 import './style.css';
 import * as Y from 'yjs';
 import { PhoenixChannelProvider } from 'y-phoenix-channel';
+import { IndexeddbPersistence } from 'y-indexeddb';
 import { connectSocket } from './socket.js';
 import { boardModel } from './canvas/model.js';
 import { boardRenderer } from './canvas/render.js';
@@ -23,6 +25,10 @@ document.title = `${board} · cinder canvas`;
 $('board-title').textContent = board;
 
 const doc = new Y.Doc();
+// The board is kept in this browser too (IndexedDB, y-indexeddb): it shows at once on the next
+// visit, and what was drawn offline survives closing the tab — its updates reach the server, and
+// merge there, the next time the page is open and online.
+const local = new IndexeddbPersistence(`cinder-canvas:${board}`, doc);
 const socket = connectSocket();
 const provider = new PhoenixChannelProvider(socket, `y_doc_room:${board}`, doc);
 const { awareness } = provider;
@@ -150,4 +156,4 @@ canvas.addEventListener('pointerleave', () => {
 });
 
 // For the browser tests and for poking around in devtools.
-window.cinderCanvas = { doc, provider, socket, awareness, shapes: model.shapes, undo };
+window.cinderCanvas = { doc, provider, socket, awareness, local, shapes: model.shapes, undo };
