@@ -1,4 +1,5 @@
-// The canvas page in real Chromium (issue 15): two browser contexts (two users) on one board, a
+// The canvas page in real Chromium (issue 15): one user comes through the home page (/ and its
+// form), two browser contexts (two users) on one board, a
 // stroke drawn with mouse events in one appears in the other, cursors and names through awareness,
 // undo/redo of one's own edits, one context taken offline draws while the other draws too and both
 // converge when it is back, a third context on LongPoll sees and edits the same board, a reload
@@ -77,8 +78,19 @@ const appErrors = (page) => page.errors.filter((e) =>
 
 test('two users draw on one board: strokes, cursors, undo, offline merge, reload, LongPoll, server restart', async () => {
   server = await startServer({ workers: 2 });
-  const alice = await user(server, 'Alice');
+  // Alice comes through the home page: its form opens the board; she then types her name.
+  const home = await openPage(browser, `${server.http}/`, { viewport: { width: 1280, height: 720 } });
+  contexts.push(home.context);
+  const alice = home;
+  await alice.page.locator('#health', { hasText: 'node' }).waitFor(); // /healthz answered
+  await alice.page.fill('#board-name', board);
+  await alice.page.click('#open-canvas button[type="submit"]');
+  await alice.page.waitForURL(`**/canvas.html#${board}`);
+  await live(alice.page);
+  await alice.page.fill('#name', 'Alice');
+  await alice.page.press('#name', 'Enter');
   const bob = await user(server, 'Bob');
+  await bob.page.locator('#peers .peer', { hasText: 'Alice' }).waitFor();
 
   // A stroke drawn with the mouse in one context appears in the other, point for point.
   const path = wave(80, 120, 300);
