@@ -1,6 +1,6 @@
-// The canvas page in real Chromium (issue 15): one user comes through the home page (/ and its
-// form), two browser contexts (two users) on one board, a
-// stroke drawn with mouse events in one appears in the other, cursors and names through awareness,
+// The canvas page in real Chromium (issue 15): two browser contexts (two users, the first coming
+// through the home page's form) on one board; a stroke drawn with mouse events in one appears in
+// the other, cursors and names through awareness,
 // undo/redo of one's own edits, one context taken offline draws while the other draws too and both
 // converge when it is back, a third context on LongPoll sees and edits the same board, a reload
 // keeps the drawing, and so does a server restart under the open pages (persistence; the pages
