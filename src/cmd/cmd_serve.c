@@ -208,6 +208,7 @@ typedef struct serve_run_state {
   store_t *store;
   cluster_t *cluster;
   char node_name[256];
+  bool web_bundled; /* serving the web app the build bundled (not a --web DIR of one's own) */
 } serve_run_state_t;
 
 static void serve_on_quiesced(void *arg) {
@@ -231,6 +232,14 @@ static void serve_on_started(void *arg) {
   }
   if (rs->cluster) cluster_start(rs->cluster, &rs->srv->poster, rs->node_name);
   else log_info("node %s (single node: no --redis)", rs->node_name);
+  if (rs->web_bundled) {
+    const char *host = rs->srv->cfg.host; /* a wildcard address is reached on loopback here */
+    if (!strcmp(host, "0.0.0.0") || !*host) host = "127.0.0.1";
+    else if (!strcmp(host, "::")) host = "::1";
+    bool v6 = strchr(host, ':') != NULL;
+    log_info("web app: http://%s%s%s:%d/ (canvas: /canvas.html#lobby, activity: /activity.html)",
+             v6 ? "[" : "", host, v6 ? "]" : "", rs->srv->cfg.port);
+  }
 }
 
 static void serve_on_health(void *arg, json_t *health) {
@@ -323,6 +332,7 @@ static int serve_run(serve_settings_t *st) {
   serve_run_state_t rs = {.st = st};
   char web_dir[PATH_MAX + 32];
   serve_find_web(st, web_dir, sizeof web_dir);
+  rs.web_bundled = st->server.web_root == web_dir;
   if (st->server.web_root && *st->server.web_root)
     log_info("web: static files from %s", st->server.web_root);
   bool auth_failed;
