@@ -466,56 +466,43 @@ static void put_bytes_array(buf_t *out, const uint8_t *p, size_t n) {
   buf_append_byte(out, ']');
 }
 
-static void put_str_or_null(buf_t *out, const uint8_t *p, size_t n) {
-  if (n) put_json_str(out, (const char *)p, n);
-  else buf_append_str(out, "null");
-}
+/* A join_ref/ref of a binary frame as the encoders take it: its bytes as a JSON string, none -> NULL
+ * (null). No UTF-8 check here: put_json_str writes what is not UTF-8 as U+FFFD. */
+static json_t *bin_ref(const char *p, size_t n) { return n ? json_stringn_nocheck(p, n) : NULL; }
 
 int phx_binary_as_text(buf_t *out, const uint8_t *frame, size_t len) {
   if (len < 1) return PHX_E_BINARY;
   uint8_t kind = frame[0];
   size_t nsizes = kind == PHX_BIN_PUSH ? 3 : kind == PHX_BIN_REPLY ? 4 : kind == PHX_BIN_BROADCAST ? 2 : 0;
   if (!nsizes || len < 1 + nsizes) return PHX_E_BINARY;
-  const uint8_t *f[4];
+  /* the header fields, NUL-terminated for the text encoders (each at most 255 bytes) */
+  char f[4][PHX_BIN_FIELD_MAX + 1];
   size_t n[4];
   size_t off = 1 + nsizes;
   for (size_t i = 0; i < nsizes; i++) {
     n[i] = frame[1 + i];
     if (len - off < n[i]) return PHX_E_BINARY;
-    f[i] = frame + off;
+    memcpy(f[i], frame + off, n[i]);
+    f[i][n[i]] = '\0';
     off += n[i];
   }
-  const uint8_t *payload = frame + off;
-  size_t plen = len - off;
-  buf_append_byte(out, '[');
+  buf_t bytes = BUF_INIT;
+  put_bytes_array(&bytes, frame + off, len - off);
+  const char *payload = (const char *)bytes.data;
   if (kind == PHX_BIN_BROADCAST) {
-    buf_append_str(out, "null,null,");
-    put_json_str(out, (const char *)f[0], n[0]);
-    buf_append_byte(out, ',');
-    put_json_str(out, (const char *)f[1], n[1]);
-    buf_append_byte(out, ',');
-    put_bytes_array(out, payload, plen);
-  } else if (kind == PHX_BIN_PUSH) {
-    put_str_or_null(out, f[0], n[0]);
-    buf_append_str(out, ",null,");
-    put_json_str(out, (const char *)f[1], n[1]);
-    buf_append_byte(out, ',');
-    put_json_str(out, (const char *)f[2], n[2]);
-    buf_append_byte(out, ',');
-    put_bytes_array(out, payload, plen);
+    phx_encode_broadcast(out, PHX_V2, f[0], f[1], payload, bytes.len);
   } else {
-    put_str_or_null(out, f[0], n[0]);
-    buf_append_byte(out, ',');
-    put_str_or_null(out, f[1], n[1]);
-    buf_append_byte(out, ',');
-    put_json_str(out, (const char *)f[2], n[2]);
-    buf_append_str(out, ",\"phx_reply\",{\"status\":");
-    put_json_str(out, (const char *)f[3], n[3]);
-    buf_append_str(out, ",\"response\":");
-    put_bytes_array(out, payload, plen);
-    buf_append_byte(out, '}');
+    json_t *join_ref = bin_ref(f[0], n[0]);
+    if (kind == PHX_BIN_PUSH) {
+      phx_encode_push(out, PHX_V2, join_ref, f[1], f[2], payload, bytes.len);
+    } else {
+      json_t *ref = bin_ref(f[1], n[1]);
+      phx_encode_reply(out, PHX_V2, join_ref, ref, f[2], f[3], payload, bytes.len);
+      json_decref(ref);
+    }
+    json_decref(join_ref);
   }
-  buf_append_byte(out, ']');
+  buf_free(&bytes);
   return 0;
 }
 
