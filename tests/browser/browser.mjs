@@ -21,15 +21,23 @@ export async function launchBrowser() {
 }
 
 // A context and a page on `url`, with the page's console errors and uncaught exceptions collected
-// (page.errors) so a test can assert that the app ran cleanly.
-export async function openPage(browser, url, { viewport = { width: 1000, height: 700 } } = {}) {
+// (page.errors) so a test can assert that the app ran cleanly. onPage(page) runs before the page
+// loads (listeners that must see its first requests).
+export async function openPage(browser, url, { viewport = { width: 1000, height: 700 }, onPage } = {}) {
   const context = await browser.newContext({ viewport });
+  const page = await pageIn(context, url, { onPage });
+  return { context, page };
+}
+
+// Another page in an existing context (same storage, same network conditions), as openPage's.
+export async function pageIn(context, url, { onPage } = {}) {
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
+  onPage?.(page);
   await page.goto(url);
-  return { context, page };
+  return page;
 }
 
 export async function screenshot(page, name) {
