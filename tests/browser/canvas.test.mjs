@@ -40,12 +40,23 @@ const live = (page) => page.locator('#status[data-state="connected"]').waitFor()
 const shapesOf = (page) => page.evaluate(() => window.cinderCanvas.shapes.toJSON());
 const countIs = (page, n) => page.waitForFunction((n) => document.getElementById('board').dataset.shapes === String(n), n);
 
-// The expected board, as every client must end up with it.
+// The board every client ends up with. The same number of shapes is not yet the same board: the
+// last points of a drag may still be on their way while the shape itself has arrived. So, once each
+// page shows n shapes, wait until all pages hold the same board, awaiting a change on any page
+// while they differ (the page that drew has its final state once the mouse is up: finish() flushes).
+const boardText = (page) => page.evaluate(() => JSON.stringify(window.cinderCanvas.shapes.toJSON()));
+const boardChanged = (page, text) => page.waitForFunction(
+  (text) => JSON.stringify(window.cinderCanvas.shapes.toJSON()) !== text, text, { polling: 'raf' });
 async function converged(pages, n) {
   for (const p of pages) await countIs(p, n);
-  const boards = await Promise.all(pages.map(shapesOf));
-  for (const b of boards.slice(1)) assert.deepEqual(b, boards[0]);
-  return boards[0];
+  for (;;) {
+    const texts = await Promise.all(pages.map(boardText));
+    if (texts.every((t) => t === texts[0])) break;
+    // A losing wait is left to end by itself (a change or its timeout); it must not reject unhandled.
+    await Promise.race(pages.map((p, i) => boardChanged(p, texts[i]).catch(() => {})));
+  }
+  for (const p of pages) await countIs(p, n);
+  return shapesOf(pages[0]);
 }
 
 // A drag with the mouse over the canvas, from (x0, y0) to (x1, y1) in canvas coordinates, or
@@ -64,8 +75,11 @@ async function stroke(page, path, steps = 1) {
 const wave = (x, y, length, amplitude = 40) => Array.from({ length: 41 }, (_, i) =>
   [Math.round(x + (i * length) / 40), Math.round(y + amplitude * Math.sin((i / 40) * Math.PI * 3))]);
 
-// The canvas pixel at (x, y) in canvas coordinates is painted (not transparent).
-const painted = (page, x, y) => page.evaluate(([x, y]) => {
+// The canvas pixel at (x, y) in canvas coordinates is painted (not transparent). Read in an
+// animation frame callback: a change to the board schedules its redraw in an earlier one, so the
+// pixels read are those of the board as it is now.
+const painted = (page, x, y) => page.evaluate(async ([x, y]) => {
+  await new Promise((resolve) => requestAnimationFrame(resolve));
   const c = document.getElementById('board');
   const dpr = window.devicePixelRatio || 1;
   return c.getContext('2d').getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data[3] > 0;
