@@ -1,12 +1,12 @@
 // The canvas page in real Chromium (issue 15): two browser contexts (two users, the first coming
 // through the home page's form) on one board; a stroke drawn with mouse events in one appears in
-// the other, cursors and names through awareness,
-// undo/redo of one's own edits, one context taken offline draws while the other draws too and both
+// the other, cursors and names through awareness, undo/redo of one's own edits, the eraser (its
+// erase undoable too), one context taken offline draws while the other draws too and both
 // converge when it is back, a third context on LongPoll sees and edits the same board, a reload
 // keeps the drawing, and so does a server restart under the open pages (persistence; the pages
 // reconnect by themselves and merge what was drawn meanwhile), and a shape drawn offline in a tab
-// closed before the network came back reaches everyone on the next visit (the browser's copy). Every wait is on the page's state
-// (page.waitForFunction / locators), never a sleep.
+// closed before the network came back reaches everyone on the next visit (the browser's copy).
+// Every wait is on the page's state (page.waitForFunction / locators), never a sleep.
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -150,6 +150,18 @@ test('two users draw on one board: strokes, cursors, undo, offline merge, reload
   shapes = await converged([alice.page, bob.page], 3);
   assert.ok(shapes.some((s) => s.type === 'rect'), 'redo brings the rect back');
   assert.equal(await bob.page.locator('#redo').isDisabled(), true, 'Bob has nothing to redo');
+
+  // The eraser: Alice swipes across the left edge of Bob's ellipse (through its outline, not the
+  // pen stroke above nor the rect); it is gone for both, and her undo brings it back: the erase is
+  // her edit, whoever drew the shape.
+  const ellipse = shapes.find((s) => s.type === 'ellipse');
+  await alice.page.click('[data-tool="eraser"]');
+  await drag(alice.page, [100, 320], [140, 320]);
+  shapes = await converged([alice.page, bob.page], 2);
+  assert.deepEqual(shapes.map((s) => s.type).sort(), ['pen', 'rect'], 'the swipe took the ellipse only');
+  await alice.page.keyboard.press('Control+Z');
+  shapes = await converged([alice.page, bob.page], 3);
+  assert.deepEqual(shapes.find((s) => s.type === 'ellipse'), ellipse, 'undo restores it as it was');
 
   // Offline: Alice's network goes; she sees it and draws on; Bob draws meanwhile; when she is back,
   // both boards hold all four edits.

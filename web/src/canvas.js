@@ -13,6 +13,7 @@ import { IndexeddbPersistence } from 'y-indexeddb';
 import { connectSocket } from './socket.js';
 import { boardModel } from './canvas/model.js';
 import { boardRenderer } from './canvas/render.js';
+import { shapeAt } from './canvas/hit.js';
 import { presenceView } from './canvas/presence.js';
 import { connectionIndicator } from './canvas/connection.js';
 
@@ -34,7 +35,8 @@ const provider = new PhoenixChannelProvider(socket, `y_doc_room:${board}`, doc);
 const { awareness } = provider;
 const model = boardModel(doc);
 const canvas = $('board');
-boardRenderer(canvas, model.shapes);
+const picked = new Set(); // the eraser's pick during a drag, drawn pale, removed on release
+const renderer = boardRenderer(canvas, model.shapes, { faded: picked });
 presenceView(awareness, { cursorsEl: $('cursors'), peersEl: $('peers') });
 connectionIndicator($('status'), { socket, provider, undo: model.undo });
 
@@ -53,15 +55,19 @@ $('name').addEventListener('change', (e) => {
 awareness.setLocalState({ user: { ...me }, cursor: null });
 
 // --- tools ------------------------------------------------------------------------------------
-const pen = { type: 'pen', color: COLORS[0], width: 4 };
+// tool: a shape type (model.js's SHAPE_TYPES) to draw, or 'eraser'.
+const brush = { tool: 'pen', color: COLORS[0], width: 4 };
+const KEYS = { p: 'pen', l: 'line', r: 'rect', e: 'ellipse', x: 'eraser' };
 function pressOnly(buttons, pressed) {
   for (const b of buttons) b.setAttribute('aria-pressed', String(b === pressed));
 }
 const toolButtons = [...document.querySelectorAll('[data-tool]')];
-const chooseTool = (type) => {
-  pen.type = type;
-  pressOnly(toolButtons, toolButtons.find((b) => b.dataset.tool === type));
+const chooseTool = (tool) => {
+  brush.tool = tool;
+  canvas.dataset.tool = tool; // its pointer (style.css)
+  pressOnly(toolButtons, toolButtons.find((b) => b.dataset.tool === tool));
 };
+chooseTool(brush.tool);
 for (const b of toolButtons) b.addEventListener('click', () => chooseTool(b.dataset.tool));
 const swatches = COLORS.map((color) => {
   const b = document.createElement('button');
@@ -71,14 +77,14 @@ const swatches = COLORS.map((color) => {
   b.title = color;
   b.setAttribute('aria-label', `colour ${color}`);
   b.addEventListener('click', () => {
-    pen.color = color;
+    brush.color = color;
     pressOnly(swatches, b);
   });
   return b;
 });
 $('colors').append(...swatches);
 pressOnly(swatches, swatches[0]);
-$('width').addEventListener('change', (e) => { pen.width = Number(e.target.value); });
+$('width').addEventListener('change', (e) => { brush.width = Number(e.target.value); });
 
 // --- undo/redo: one's own edits only ----------------------------------------------------------
 const { undo } = model;
@@ -100,13 +106,16 @@ addEventListener('keydown', (e) => {
   } else if (mod && key === 'y') {
     e.preventDefault();
     undo.redo();
-  } else if (!mod && { p: 'pen', l: 'line', r: 'rect', e: 'ellipse' }[key]) {
-    chooseTool({ p: 'pen', l: 'line', r: 'rect', e: 'ellipse' }[key]);
+  } else if (!mod && KEYS[key]) {
+    chooseTool(KEYS[key]);
   }
 });
 
 // --- drawing: pointer events, applied once per animation frame ---------------------------------
+// The eraser picks the topmost shape under each point the pointer goes through and removes its
+// pick on release, as one edit (one update, one undo step); a cancelled gesture removes nothing.
 let drawing = null; // { shape, queued: [x, y, ...] }
+let erasing = false;
 let cursor = null;
 let frame = 0;
 const at = (e) => {
@@ -128,28 +137,53 @@ canvas.addEventListener('pointerdown', (e) => {
   if (e.button !== 0) return;
   canvas.setPointerCapture(e.pointerId);
   const [x, y] = at(e);
-  drawing = { shape: model.begin(pen.type, pen.color, pen.width, x, y), queued: [] };
   cursor = { x, y };
-  scheduleFlush();
-});
-canvas.addEventListener('pointermove', (e) => {
-  const [x, y] = at(e);
-  cursor = { x, y };
-  if (drawing) {
-    // coalesced events: every point the pointer went through, not only one per frame
-    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
-    for (const ce of events.length ? events : [e]) drawing.queued.push(...at(ce));
+  if (brush.tool === 'eraser') {
+    erasing = true;
+    pick(x, y);
+  } else {
+    drawing = { shape: model.begin(brush.tool, brush.color, brush.width, x, y), queued: [] };
   }
   scheduleFlush();
 });
+function pick(...xy) {
+  const before = picked.size;
+  for (let i = 0; i + 1 < xy.length; i += 2) {
+    const shape = shapeAt(model.shapes, xy[i], xy[i + 1]);
+    if (shape) picked.add(shape);
+  }
+  if (picked.size !== before) renderer.schedule();
+}
+canvas.addEventListener('pointermove', (e) => {
+  const [x, y] = at(e);
+  cursor = { x, y };
+  if (drawing || erasing) {
+    // coalesced events: every point the pointer went through, not only one per frame
+    const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
+    const xy = (events.length ? events : [e]).flatMap(at);
+    if (drawing) drawing.queued.push(...xy);
+    else pick(...xy);
+  }
+  scheduleFlush();
+});
+const stopErasing = (remove) => {
+  if (remove && picked.size) model.erase(picked);
+  picked.clear();
+  erasing = false;
+  renderer.schedule();
+};
 const finish = () => {
+  if (erasing) stopErasing(true);
   if (!drawing) return;
   flush();
   model.end(drawing.shape);
   drawing = null;
 };
 canvas.addEventListener('pointerup', finish);
-canvas.addEventListener('pointercancel', finish);
+canvas.addEventListener('pointercancel', () => {
+  if (erasing) stopErasing(false);
+  finish();
+});
 canvas.addEventListener('pointerleave', () => {
   cursor = null;
   scheduleFlush();

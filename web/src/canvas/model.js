@@ -8,6 +8,8 @@
 // update (a few bytes per point). Shapes being dragged rewrite x1/y1 (Y.Map keys: last writer
 // wins, the old values become tombstones of a few bytes).
 //
+// Erasing deletes the Y.Maps from the array.
+//
 // Every local edit is a transaction with origin LOCAL, the only origin the UndoManager tracks: undo
 // takes back one's own edits, never the others' (their updates arrive with the provider as origin).
 import * as Y from 'yjs';
@@ -65,6 +67,17 @@ export function boardModel(doc) {
           if (i >= 0) shapes.delete(i, 1);
         }, LOCAL);
       }
+    },
+    // The eraser's pick, removed at once: one transaction, so one update for the others and one
+    // undo step (undo brings them back, whoever drew them). A shape someone else removed meanwhile
+    // is no longer there to remove.
+    erase(picked) {
+      undo.stopCapturing();
+      doc.transact(() => {
+        const all = shapes.toArray();
+        const indices = [...picked].map((shape) => all.indexOf(shape)).filter((i) => i >= 0);
+        for (const i of indices.sort((a, b) => b - a)) shapes.delete(i, 1);
+      }, LOCAL);
     },
     clear() {
       undo.stopCapturing();

@@ -2,7 +2,8 @@
 // holds hundreds of shapes, not millions, and a full redraw keeps the order exact (later on top)
 // without tracking damage. The canvas is sized in device pixels so lines stay sharp.
 
-export function boardRenderer(canvas, shapes) {
+// `faded` (a Set of shapes) is drawn pale: what the eraser has picked and will remove on release.
+export function boardRenderer(canvas, shapes, { faded = new Set() } = {}) {
   const ctx = canvas.getContext('2d');
   let frame = 0;
 
@@ -70,8 +71,11 @@ export function boardRenderer(canvas, shapes) {
     ctx.lineCap = 'round';
     ctx.lineJoin = 'round';
     for (const shape of shapes) {
-      if (shape && typeof shape.get === 'function') drawShape(shape);
+      if (!shape || typeof shape.get !== 'function') continue;
+      ctx.globalAlpha = faded.has(shape) ? 0.25 : 1;
+      drawShape(shape);
     }
+    ctx.globalAlpha = 1;
     canvas.dataset.shapes = String(shapes.length);
   }
 
