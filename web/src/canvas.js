@@ -148,8 +148,9 @@ canvas.addEventListener('pointerdown', (e) => {
 });
 function pick(...xy) {
   const before = picked.size;
+  const all = model.shapes.toArray();
   for (let i = 0; i + 1 < xy.length; i += 2) {
-    const shape = shapeAt(model.shapes, xy[i], xy[i + 1]);
+    const shape = shapeAt(all, xy[i], xy[i + 1]);
     if (shape) picked.add(shape);
   }
   if (picked.size !== before) renderer.schedule();

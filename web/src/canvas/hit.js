@@ -2,6 +2,8 @@
 // is hit where its stroke is drawn, give or take a few pixels of slack for a finger or a shaky hand;
 // the inside of a rectangle or an ellipse is empty board and erases nothing.
 
+import { corners } from './model.js';
+
 const SLACK = 6; // pixels beyond the stroke's half-width that still count as touching it
 
 // Distance from (px, py) to the segment (ax, ay)-(bx, by).
@@ -35,7 +37,7 @@ function distance(shape, x, y) {
     }
     return best;
   }
-  const [x0, y0, x1, y1] = ['x0', 'y0', 'x1', 'y1'].map((k) => Number(shape.get(k)) || 0);
+  const [x0, y0, x1, y1] = corners(shape);
   if (type === 'line') return segmentDistance(x, y, x0, y0, x1, y1);
   if (type === 'rect') {
     return Math.min(segmentDistance(x, y, x0, y0, x1, y0), segmentDistance(x, y, x1, y0, x1, y1),
@@ -45,9 +47,9 @@ function distance(shape, x, y) {
   return Infinity; // a type this version does not draw cannot be seen, so it is not erased either
 }
 
-// The topmost shape (the last drawn) whose stroke passes under (x, y), or null.
-export function shapeAt(shapes, x, y) {
-  const all = shapes.toArray();
+// The topmost shape (the last drawn) whose stroke passes under (x, y), or null; `all` is the
+// board's shapes as an array (read once per batch of points, not once per point).
+export function shapeAt(all, x, y) {
   for (let i = all.length - 1; i >= 0; i--) {
     const shape = all[i];
     if (!shape || typeof shape.get !== 'function') continue;

@@ -17,6 +17,9 @@ import * as Y from 'yjs';
 export const LOCAL = Object.freeze({ origin: 'local' });
 export const SHAPE_TYPES = ['pen', 'line', 'rect', 'ellipse'];
 
+// A line, rectangle or ellipse's drag as numbers [x0, y0, x1, y1] (0 where a peer sent nonsense).
+export const corners = (shape) => ['x0', 'y0', 'x1', 'y1'].map((k) => Number(shape.get(k)) || 0);
+
 export function boardModel(doc) {
   const shapes = doc.getArray('shapes');
   const undo = new Y.UndoManager(shapes, { trackedOrigins: new Set([LOCAL]), captureTimeout: 400 });

@@ -1,6 +1,7 @@
 // Draws the board's shapes on a <canvas>, all of them on every frame that follows a change: a board
 // holds hundreds of shapes, not millions, and a full redraw keeps the order exact (later on top)
 // without tracking damage. The canvas is sized in device pixels so lines stay sharp.
+import { corners } from './model.js';
 
 // `faded` (a Set of shapes) is drawn pale: what the eraser has picked and will remove on release.
 export function boardRenderer(canvas, shapes, { faded = new Set() } = {}) {
@@ -49,7 +50,7 @@ export function boardRenderer(canvas, shapes, { faded = new Set() } = {}) {
       if (points) drawPen(points.toArray(), width);
       return;
     }
-    const [x0, y0, x1, y1] = ['x0', 'y0', 'x1', 'y1'].map((k) => Number(shape.get(k)) || 0);
+    const [x0, y0, x1, y1] = corners(shape);
     ctx.beginPath();
     if (type === 'line') {
       ctx.moveTo(x0, y0);
